@@ -63,7 +63,7 @@ std::string QiusuoBin() {
 }
 
 int RunCommand(const std::string& cmd, std::string* output) {
-  std::string full = cmd + " 2>&1";
+  std::string full = "(" + cmd + ") 2>&1";
   FILE* p = popen(full.c_str(), "r");
   if (!p) return -1;
   char buf[4096];

@@ -1,0 +1,117 @@
+// qiusuo info: what a model directory holds and what running it costs.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "cli/command.h"
+#include "cli/common.h"
+#include "model/model.h"
+
+namespace qs::cli {
+namespace {
+
+struct Opts {
+  std::string model;
+  bool json = false;
+  int64_t ctx = 4096;
+};
+
+std::string Human(uint64_t n) {
+  char b[32];
+  if (n >= 1000000000ull) std::snprintf(b, sizeof b, "%.2fB", n / 1e9);
+  else if (n >= 1000000ull) std::snprintf(b, sizeof b, "%.2fM", n / 1e6);
+  else if (n >= 1000ull) std::snprintf(b, sizeof b, "%.2fK", n / 1e3);
+  else std::snprintf(b, sizeof b, "%llu", static_cast<unsigned long long>(n));
+  return b;
+}
+
+int Run(const Opts& o) {
+  auto model = LoadModel(o.model);
+  if (!model.ok()) return Fail(model.status());
+  const ModelConfig& c = (*model)->config();
+  ModelInfo info = (*model)->Info();
+  const uint64_t kv_ctx = info.kv_bytes_per_token * static_cast<uint64_t>(o.ctx);
+  const uint64_t need = info.weight_bytes + kv_ctx;
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["architecture"] = info.architecture;
+    j["model_type"] = c.model_type;
+    j["vocab_size"] = c.vocab_size;
+    j["hidden_size"] = c.hidden_size;
+    j["num_hidden_layers"] = c.num_hidden_layers;
+    j["num_attention_heads"] = c.num_attention_heads;
+    j["attention"] = c.is_mla() ? "mla" : "gqa";
+    if (c.is_mla()) {
+      j["q_lora_rank"] = c.q_lora_rank;
+      j["kv_lora_rank"] = c.kv_lora_rank;
+      j["qk_nope_head_dim"] = c.qk_nope_head_dim;
+      j["qk_rope_head_dim"] = c.qk_rope_head_dim;
+      j["v_head_dim"] = c.v_head_dim;
+    }
+    if (c.n_routed_experts > 0) {
+      j["n_routed_experts"] = c.n_routed_experts;
+      j["n_shared_experts"] = c.n_shared_experts;
+      j["num_experts_per_tok"] = c.num_experts_per_tok;
+      j["scoring_func"] = ToString(c.scoring_func);
+      j["topk_method"] = ToString(c.topk_method);
+      j["n_group"] = c.n_group;
+      j["topk_group"] = c.topk_group;
+      j["routed_scaling_factor"] = c.routed_scaling_factor;
+      j["first_k_dense_replace"] = c.first_k_dense_replace;
+    }
+    j["rope_scaling"] = ToString(c.rope.scaling);
+    j["params_total"] = info.n_params;
+    j["params_active_per_token"] = info.n_params_active;
+    j["params_mtp"] = info.n_params_mtp;
+    nlohmann::ordered_json d;
+    for (auto& [k, v] : info.dtype_params) d[k] = v;
+    j["dtype_params"] = d;
+    j["weight_bytes"] = info.weight_bytes;
+    j["kv_bytes_per_token"] = info.kv_bytes_per_token;
+    j["context"] = o.ctx;
+    j["memory_bytes"] = need;
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("architecture      %s (%s)\n", info.architecture.c_str(), c.model_type.c_str());
+  std::printf("layers            %lld, hidden %lld, heads %lld, vocab %lld\n", (long long)c.num_hidden_layers,
+              (long long)c.hidden_size, (long long)c.num_attention_heads, (long long)c.vocab_size);
+  if (c.is_mla())
+    std::printf("attention         MLA: q_lora %lld, kv_lora %lld, nope %lld, rope %lld, v %lld\n",
+                (long long)c.q_lora_rank, (long long)c.kv_lora_rank, (long long)c.qk_nope_head_dim,
+                (long long)c.qk_rope_head_dim, (long long)c.v_head_dim);
+  if (c.n_routed_experts > 0)
+    std::printf("experts           %lld routed (top-%lld, %s, %s, groups %lld/%lld, scale %.3g) + %lld shared; "
+                "first %lld layers dense\n",
+                (long long)c.n_routed_experts, (long long)c.num_experts_per_tok, ToString(c.scoring_func),
+                ToString(c.topk_method), (long long)c.topk_group, (long long)c.n_group, c.routed_scaling_factor,
+                (long long)c.n_shared_experts, (long long)c.first_k_dense_replace);
+  std::printf("rope              theta %g, scaling %s", c.rope.theta, ToString(c.rope.scaling));
+  if (c.rope.scaling == RopeScaling::kYarn)
+    std::printf(" (factor %g, original %lld)", c.rope.factor, (long long)c.rope.original_max_position);
+  std::printf("\n");
+  std::printf("parameters        %s total, %s active per token", Human(info.n_params).c_str(),
+              Human(info.n_params_active).c_str());
+  if (info.n_params_mtp) std::printf(", %s in MTP layers (kept aside)", Human(info.n_params_mtp).c_str());
+  std::printf("\ndtypes           ");
+  for (auto& [k, v] : info.dtype_params) std::printf(" %s: %s", k.c_str(), Human(v).c_str());
+  std::printf("\nweights           %s (memory-mapped)\n", FormatBytes(static_cast<double>(info.weight_bytes)).c_str());
+  std::printf("KV cache          %s per token (%s)\n", FormatBytes(static_cast<double>(info.kv_bytes_per_token)).c_str(),
+              c.is_mla() ? "latent: kv_lora_rank + qk_rope_head_dim floats per layer" : "per-head K and V");
+  std::printf("memory needed     %s at %lld tokens of context\n", FormatBytes(static_cast<double>(need)).c_str(),
+              (long long)o.ctx);
+  return 0;
+}
+
+}  // namespace
+
+QS_COMMAND(info, "info", "describe a model: architecture, parameters, dtypes, memory", [](CLI::App* app) {
+  auto o = std::make_shared<Opts>();
+  app->add_option("--model", o->model, "model directory")->required();
+  app->add_flag("--json", o->json, "machine-readable output");
+  app->add_option("--ctx", o->ctx, "context length for the memory estimate")->check(CLI::Range(1, 1 << 24));
+  return [o] { return Run(*o); };
+});
+
+}  // namespace qs::cli

@@ -1,0 +1,52 @@
+// One MatMul for every weight format. A WeightMatrix is a view of a [rows, cols] row-major
+// weight as stored in the file (F32/F16/BF16, FP8-e4m3 with 128x128 block scales, and later the
+// ggml block formats); activations are always fp32. Rows are widened to fp32 on the fly, so the
+// weights stay in their stored dtype in memory (mmapped) and no converted copy is ever made.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "tensor/dtype.h"
+
+namespace qs {
+
+class ThreadPool;
+
+struct WeightMatrix {
+  std::string name;
+  DType dtype = DType::kUnknown;
+  int64_t rows = 0, cols = 0;
+  const uint8_t* data = nullptr;
+  size_t row_stride = 0;  // bytes between consecutive rows
+  // FP8 only: F32 scale_inv[ceil(rows/br), ceil(cols/bc)] that multiplies each block
+  // (DeepSeek-V3 release: weight = fp8 * weight_scale_inv, 128x128 blocks).
+  const float* scale_inv = nullptr;
+  int64_t block_rows = 128, block_cols = 128, scale_cols = 0;
+
+  bool valid() const { return data != nullptr; }
+  // A view of rows [r0, r0+n). FP8 blocks must stay aligned, so r0 % block_rows == 0 unless
+  // the caller only decodes rows through DecodeRow (which handles any row).
+  WeightMatrix RowSlice(int64_t r0, int64_t n) const;
+};
+
+// out[0..cols) = W[row, :] as fp32 (exact widening; FP8 times its block scale in fp32).
+void DecodeRow(const WeightMatrix& w, int64_t row, float* out);
+// out[c] = W[row, c0 + c] for c < n.
+void DecodeRowRange(const WeightMatrix& w, int64_t row, int64_t c0, int64_t n, float* out);
+
+// Y[t, r] = sum_c W[r, c] * X[t, c] for t < T.  X: [T, cols], Y: [T, rows] (row strides given).
+void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, float* y,
+            int64_t y_stride, ThreadPool* pool);
+inline void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, ThreadPool* pool) {
+  MatMul(w, x, w.cols, T, y, w.rows, pool);
+}
+
+// y[c] += sum_r a[r] * W[r0 + r, c] over r < n (y has W.cols entries): W^T times a vector, used
+// to fold kv_b_proj's key block into the query (absorbed MLA) without a transposed copy.
+void MatTVecAccumulate(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y);
+
+// Plain fp32 dot product (the scalar twin of the SIMD kernels to come).
+float Dot(const float* a, const float* b, int64_t n);
+
+}  // namespace qs

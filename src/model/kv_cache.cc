@@ -1,0 +1,25 @@
+#include "model/kv_cache.h"
+
+#include <algorithm>
+
+namespace qs {
+
+KvCache::KvCache(int64_t n_layers, int64_t k_width, int64_t v_width, int64_t max_tokens)
+    : n_layers_(n_layers), k_width_(k_width), v_width_(v_width), max_tokens_(max_tokens),
+      k_(static_cast<size_t>(n_layers)), v_(static_cast<size_t>(n_layers)) {}
+
+Status KvCache::Reserve(int64_t n) {
+  if (n > max_tokens_)
+    return OutOfRange("context of " + std::to_string(n) + " tokens exceeds the cache limit of " +
+                      std::to_string(max_tokens_) + " tokens");
+  if (n <= capacity_) return Status::Ok();
+  int64_t cap = std::min(max_tokens_, std::max<int64_t>(n, std::max<int64_t>(64, capacity_ * 2)));
+  for (int64_t l = 0; l < n_layers_; ++l) {
+    k_[l].resize(static_cast<size_t>(cap * k_width_));
+    v_[l].resize(static_cast<size_t>(cap * v_width_));
+  }
+  capacity_ = cap;
+  return Status::Ok();
+}
+
+}  // namespace qs

@@ -1,0 +1,41 @@
+// Per-sequence attention cache. Each layer stores one "key row" and one "value row" per token;
+// their widths depend on the attention kind:
+//   MLA (DeepSeek): key row = [kv_a_layernorm(c_kv) (kv_lora_rank) | roped k_pe (qk_rope_head_dim)],
+//                   no value row — the latent is both (DeepSeek-V2 §2.1.2), so a token costs
+//                   (kv_lora_rank + qk_rope_head_dim) floats per layer, not 2·heads·head_dim.
+//   GQA (dense):    key row = n_kv_heads·head_dim, value row = n_kv_heads·head_dim.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/status.h"
+
+namespace qs {
+
+class KvCache {
+ public:
+  KvCache(int64_t n_layers, int64_t k_width, int64_t v_width, int64_t max_tokens);
+
+  int64_t size() const { return n_; }               // tokens cached
+  int64_t max_tokens() const { return max_tokens_; }
+  int64_t k_width() const { return k_width_; }
+  int64_t v_width() const { return v_width_; }
+  size_t bytes_per_token() const { return static_cast<size_t>(n_layers_ * (k_width_ + v_width_)) * sizeof(float); }
+
+  // Grows storage to hold n tokens (amortised doubling). Error past max_tokens.
+  Status Reserve(int64_t n);
+  float* k(int64_t layer, int64_t pos) { return &k_[static_cast<size_t>(layer)][static_cast<size_t>(pos * k_width_)]; }
+  float* v(int64_t layer, int64_t pos) { return &v_[static_cast<size_t>(layer)][static_cast<size_t>(pos * v_width_)]; }
+  void set_size(int64_t n) { n_ = n; }
+  // Forget tokens from position n on (e.g. to re-run a suffix).
+  void Truncate(int64_t n) { if (n < n_) n_ = n; }
+  void Clear() { n_ = 0; }
+
+ private:
+  int64_t n_layers_, k_width_, v_width_, max_tokens_;
+  int64_t n_ = 0, capacity_ = 0;
+  std::vector<std::vector<float>> k_, v_;
+};
+
+}  // namespace qs

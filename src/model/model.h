@@ -1,0 +1,52 @@
+// The model interface every architecture implements, and the loader that picks one from the
+// architecture registry (model/registry.h) by config.json's `architectures`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+
+namespace qs {
+
+class ThreadPool;
+
+// Optional record of intermediate values, for conformance tests against the reference.
+struct ForwardTrace {
+  bool record_hidden = false;
+  std::vector<float> hidden;          // [n_layers + 1, T, hidden]: embeddings, then after each layer
+  std::vector<int32_t> experts;       // [n_moe_layers, T, k] selected experts, best first
+  std::vector<float> expert_weights;  // [n_moe_layers, T, k]
+  std::vector<int> moe_layers;        // layer index of each experts row
+};
+
+struct ModelInfo {
+  std::string architecture;
+  uint64_t n_params = 0;         // all weights in the forward pass (MTP excluded)
+  uint64_t n_params_active = 0;  // used per token (routed experts: only the k selected)
+  uint64_t n_params_mtp = 0;     // MTP layers kept aside
+  uint64_t weight_bytes = 0;     // as stored
+  std::vector<std::pair<std::string, uint64_t>> dtype_params;  // dtype -> parameter count
+  uint64_t kv_bytes_per_token = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual ModelInfo Info() const = 0;
+  virtual std::unique_ptr<KvCache> NewCache(int64_t max_tokens) const = 0;
+  // Runs tokens[0..T) at positions cache.size() .. cache.size()+T-1, appends them to the cache
+  // and writes logits [T, vocab] (all positions) if `logits` is non-null.
+  virtual Status Forward(const int32_t* tokens, int64_t T, KvCache* cache, float* logits,
+                         ThreadPool* pool, ForwardTrace* trace = nullptr) = 0;
+};
+
+// Loads a model directory (config.json + safetensors). Checks every tensor's shape.
+Result<std::unique_ptr<Model>> LoadModel(const std::string& path);
+
+}  // namespace qs
