@@ -16,8 +16,19 @@ constexpr uint64_t kMaxHeader = 256ull << 20;  // 256 MiB: far above any real he
 bool MulOverflows(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_mul_overflow(a, b, out); }
 }  // namespace
 
-Result<std::vector<TensorView>> ParseSafetensors(const uint8_t* data, size_t size,
-                                                 const std::string& file) {
+static Result<std::vector<TensorView>> ParseSafetensorsImpl(const uint8_t* data, size_t size,
+                                                            const std::string& file);
+
+Result<std::vector<TensorView>> ParseSafetensors(const uint8_t* data, size_t size, const std::string& file) {
+  try {  // backstop: a missed type check becomes an error, never a crash
+    return ParseSafetensorsImpl(data, size, file);
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgument(file + ": header: unexpected value: " + e.what());
+  }
+}
+
+static Result<std::vector<TensorView>> ParseSafetensorsImpl(const uint8_t* data, size_t size,
+                                                            const std::string& file) {
   if (size < 8) {
     return InvalidArgument(file + ": truncated safetensors file (" + std::to_string(size) +
                            " bytes, shorter than the 8-byte header length)");

@@ -86,7 +86,19 @@ const char* ToString(RopeScaling s) {
   }
 }
 
+static Result<ModelConfig> ParseModelConfigImpl(const std::string& text, const std::string& file);
+
 Result<ModelConfig> ParseModelConfig(const std::string& text, const std::string& file) {
+  // Every access below checks types first; the catch is a backstop so a missed check becomes an
+  // error message, never a crash.
+  try {
+    return ParseModelConfigImpl(text, file);
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgument(file + ": unexpected value: " + e.what());
+  }
+}
+
+static Result<ModelConfig> ParseModelConfigImpl(const std::string& text, const std::string& file) {
   json j;
   QS_RETURN_IF_ERROR(ParseJson(text, file, &j));
   if (!j.is_object()) return InvalidArgument(file + ": config is not a JSON object");
@@ -173,10 +185,19 @@ Result<ModelConfig> ParseModelConfig(const std::string& text, const std::string&
     if (!q.is_object()) {
       r.Fail("key 'quantization_config' must be an object");
     } else {
-      std::string method = q.value("quant_method", std::string());
+      auto str_of = [&](const char* k, const std::string& def) -> std::string {
+        auto f = q.find(k);
+        if (f == q.end() || f->is_null()) return def;
+        if (!f->is_string()) {
+          r.Fail(std::string("key 'quantization_config.") + k + "' must be a string, got " + f->dump());
+          return def;
+        }
+        return f->get<std::string>();
+      };
+      std::string method = str_of("quant_method", "");
       if (method == "fp8") {
         c.fp8 = true;
-        std::string fmt = q.value("fmt", std::string("e4m3"));
+        std::string fmt = str_of("fmt", "e4m3");
         if (fmt != "e4m3") r.Fail("quantization_config.fmt '" + fmt + "' is not supported (only e4m3)");
         if (auto b = q.find("weight_block_size"); b != q.end()) {
           if (!b->is_array() || b->size() != 2 || !(*b)[0].is_number_unsigned() || !(*b)[1].is_number_unsigned() ||

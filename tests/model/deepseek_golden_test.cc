@@ -7,7 +7,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <cstring>
+
 #include "base/thread_pool.h"
+#include "io/checkpoint.h"
+#include "kernels/matmul.h"
+#include "quant/fp8.h"
 #include "model/model.h"
 #include "runtime/generator.h"
 #include "testutil.h"
@@ -197,10 +202,43 @@ INSTANTIATE_TEST_SUITE_P(Variants, DeepSeekGolden,
 
 TEST(DeepSeekGoldenFp8, EveryE4M3CodeDecodesExactly) {
   QS_REQUIRE_FIXTURES();
-  // Row 0 of layer 0's gate_proj holds every finite e4m3fn code once; the table file lists the
-  // exact value of each of the 256 codes.
+  // The table file lists the exact value of each of the 256 codes (null = NaN).
   auto table = nlohmann::json::parse(test::ReadFileOrDie(FixturesDir() + "/deepseek-golden/fp8_e4m3fn_table.json"));
-  ASSERT_TRUE(table.is_object() || table.is_array());
+  const auto& values = table["values"];
+  ASSERT_EQ(values.size(), 256u);
+  for (int c = 0; c < 256; ++c) {
+    if (values[c].is_null()) {
+      EXPECT_TRUE(std::isnan(Fp8E4M3ToF32(static_cast<uint8_t>(c)))) << c;
+    } else {
+      const float want = values[c].get<float>();
+      EXPECT_EQ(Fp8E4M3ToF32(static_cast<uint8_t>(c)), want) << "code " << c;
+      EXPECT_EQ(std::signbit(Fp8E4M3ToF32(static_cast<uint8_t>(c))), c >= 128) << "sign of code " << c;  // -0 too
+    }
+  }
+  // Row 0 of layer 0's gate_proj holds every finite code once; the engine decodes that row as
+  // code value x scale_inv[0][j / 128], in fp32.
+  auto ck = Checkpoint::OpenDir(VariantDir("v3-fp8-tiny") + "/checkpoint");
+  ASSERT_TRUE(ck.ok());
+  const TensorView* w = (*ck)->Find("model.layers.0.mlp.gate_proj.weight");
+  const TensorView* s = (*ck)->Find("model.layers.0.mlp.gate_proj.weight_scale_inv");
+  ASSERT_TRUE(w && s);
+  std::vector<bool> seen(256, false);
+  for (int j = 0; j < 254; ++j) seen[w->data[j]] = true;
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), true), 254);
+  WeightMatrix m;
+  m.dtype = DType::kF8E4M3;
+  m.rows = w->shape[0];
+  m.cols = w->shape[1];
+  m.data = w->data;
+  m.row_stride = static_cast<size_t>(m.cols);
+  std::vector<float> scales(static_cast<size_t>(s->numel()));
+  std::memcpy(scales.data(), s->data, scales.size() * 4);
+  m.scale_inv = scales.data();
+  m.scale_cols = s->shape[1];
+  std::vector<float> row(static_cast<size_t>(m.cols));
+  DecodeRow(m, 0, row.data());
+  for (int j = 0; j < 254; ++j)
+    EXPECT_EQ(row[j], values[w->data[j]].get<float>() * scales[j / 128]) << "column " << j;
 }
 
 }  // namespace

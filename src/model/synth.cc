@@ -1,0 +1,301 @@
+#include "model/synth.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "io/mapped_file.h"
+#include "quant/fp16.h"
+
+namespace qs {
+
+namespace fs = std::filesystem;
+
+Result<std::vector<TensorSpec>> CheckpointTensorSpecs(const ModelConfig& c) {
+  if (!c.is_mla()) return Unsupported("synth: only DeepSeek (MLA) checkpoints are supported so far");
+  std::vector<TensorSpec> s;
+  const int64_t H = c.hidden_size, V = c.vocab_size, NH = c.num_attention_heads;
+  auto lin = [&](const std::string& n, int64_t out, int64_t in, InitKind k = InitKind::kLinear) {
+    s.push_back({n, {out, in}, k});
+  };
+  auto norm = [&](const std::string& n, int64_t d) { s.push_back({n, {d}, InitKind::kNorm}); };
+  auto ffn = [&](const std::string& p, int64_t inter) {
+    lin(p + "gate_proj.weight", inter, H);
+    lin(p + "up_proj.weight", inter, H);
+    lin(p + "down_proj.weight", H, inter);
+  };
+  auto decoder = [&](int64_t l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    norm(p + "input_layernorm.weight", H);
+    norm(p + "post_attention_layernorm.weight", H);
+    const std::string a = p + "self_attn.";
+    if (c.q_lora_rank > 0) {
+      lin(a + "q_a_proj.weight", c.q_lora_rank, H);
+      norm(a + "q_a_layernorm.weight", c.q_lora_rank);
+      lin(a + "q_b_proj.weight", NH * c.qk_head_dim(), c.q_lora_rank);
+    } else {
+      lin(a + "q_proj.weight", NH * c.qk_head_dim(), H);
+    }
+    lin(a + "kv_a_proj_with_mqa.weight", c.kv_lora_rank + c.qk_rope_head_dim, H);
+    norm(a + "kv_a_layernorm.weight", c.kv_lora_rank);
+    lin(a + "kv_b_proj.weight", NH * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank);
+    lin(a + "o_proj.weight", H, NH * c.v_head_dim);
+    if (c.is_moe_layer(l)) {
+      lin(p + "mlp.gate.weight", c.n_routed_experts, H, InitKind::kRouter);
+      if (c.topk_method == TopkMethod::kNoauxTc)
+        s.push_back({p + "mlp.gate.e_score_correction_bias", {c.n_routed_experts}, InitKind::kBias});
+      for (int64_t e = 0; e < c.n_routed_experts; ++e) ffn(p + "mlp.experts." + std::to_string(e) + ".", c.moe_intermediate_size);
+      if (c.n_shared_experts > 0) ffn(p + "mlp.shared_experts.", c.moe_intermediate_size * c.n_shared_experts);
+    } else {
+      ffn(p + "mlp.", c.intermediate_size);
+    }
+  };
+  s.push_back({"model.embed_tokens.weight", {V, H}, InitKind::kEmbed});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) decoder(l);
+  norm("model.norm.weight", H);
+  if (!c.tie_word_embeddings) s.push_back({"lm_head.weight", {V, H}, InitKind::kHead});
+  // MTP modules, laid out as model.layers.61 of the V3 release (V3 paper §2.2).
+  for (int64_t j = 0; j < c.num_nextn_predict_layers; ++j) {
+    const int64_t l = c.num_hidden_layers + j;
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    s.push_back({p + "embed_tokens.weight", {V, H}, InitKind::kEmbed});
+    norm(p + "enorm.weight", H);
+    norm(p + "hnorm.weight", H);
+    lin(p + "eh_proj.weight", H, 2 * H, InitKind::kPlain);
+    norm(p + "shared_head.norm.weight", H);
+    s.push_back({p + "shared_head.head.weight", {V, H}, InitKind::kHead});
+    decoder(l);
+  }
+  return s;
+}
+
+namespace {
+
+// Small fast PRNG (splitmix64 seeding + xoshiro256+), normal deviates by Box-Muller.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) {
+    for (auto& v : s_) {
+      seed += 0x9e3779b97f4a7c15ull;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      v = z ^ (z >> 31);
+    }
+  }
+  uint64_t Next() {
+    const uint64_t r = s_[0] + s_[3], t = s_[1] << 17;
+    s_[2] ^= s_[0]; s_[3] ^= s_[1]; s_[1] ^= s_[2]; s_[0] ^= s_[3]; s_[2] ^= t;
+    s_[3] = (s_[3] << 45) | (s_[3] >> 19);
+    return r;
+  }
+  float Uniform() { return static_cast<float>((Next() >> 40) + 1) * (1.0f / 16777217.0f); }  // (0,1)
+  float Normal() {
+    if (have_) { have_ = false; return spare_; }
+    float u = Uniform(), v = Uniform();
+    float r = std::sqrt(-2.0f * std::log(u)), a = 6.28318530718f * v;
+    spare_ = r * std::sin(a);
+    have_ = true;
+    return r * std::cos(a);
+  }
+
+ private:
+  uint64_t s_[4];
+  float spare_ = 0;
+  bool have_ = false;
+};
+
+uint64_t HashName(const std::string& n, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char ch : n) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+struct Planned {
+  TensorSpec spec;
+  DType dtype;
+  bool fp8_scale = false;   // this entry is the `_scale_inv` of the previous weight
+  uint64_t nbytes = 0;
+  uint64_t offset = 0;      // within its shard's data section
+  int shard = 0;
+};
+
+float Draw(Rng& rng, InitKind k, int64_t fan_in, int64_t hidden) {
+  switch (k) {
+    case InitKind::kEmbed: return rng.Normal();
+    case InitKind::kHead: return 1.5f * rng.Normal() / std::sqrt(static_cast<float>(hidden));
+    case InitKind::kNorm: return 1.0f + 0.1f * rng.Normal();
+    case InitKind::kBias: return 0.05f * rng.Normal();
+    default: return rng.Normal() / std::sqrt(static_cast<float>(fan_in));
+  }
+}
+
+// Writes one tensor's bytes (and, for FP8, its scale tensor's bytes) at their file offsets,
+// generating 128-row blocks at a time.
+void WriteTensor(std::fstream& f, uint64_t data_start, const Planned& w, const Planned* scale, uint64_t seed,
+                 const ModelConfig& c) {
+  const TensorSpec& s = w.spec;
+  const int64_t rows = s.shape.size() == 2 ? s.shape[0] : 1, cols = s.shape.back();
+  Rng rng(HashName(s.name, seed));
+  const int64_t br = w.dtype == DType::kF8E4M3 ? c.fp8_block_rows : 64, bc = c.fp8_block_cols;
+  const int64_t scols = (cols + bc - 1) / bc;
+  std::vector<float> blk;
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  f.seekp(static_cast<std::streamoff>(data_start + w.offset));
+  for (int64_t r0 = 0; r0 < rows; r0 += br) {
+    const int64_t n = std::min(br, rows - r0);
+    blk.resize(static_cast<size_t>(n * cols));
+    for (auto& v : blk) v = Draw(rng, s.init, cols, c.hidden_size);
+    const size_t es = DTypeSize(w.dtype);
+    bytes.resize(blk.size() * es);
+    if (w.dtype == DType::kF32) {
+      std::memcpy(bytes.data(), blk.data(), bytes.size());
+    } else if (w.dtype == DType::kBF16) {
+      for (size_t i = 0; i < blk.size(); ++i) {
+        uint16_t h = F32ToBf16(blk[i]);
+        std::memcpy(&bytes[2 * i], &h, 2);
+      }
+    } else {  // FP8: per 128x128 block, scale_inv = amax / 448, code = e4m3(w / scale_inv)
+      scales.assign(static_cast<size_t>(scols), 0.f);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < cols; ++j) scales[j / bc] = std::max(scales[j / bc], std::fabs(blk[i * cols + j]));
+      for (auto& sc : scales) sc = sc > 0 ? sc / 448.0f : 1.0f;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < cols; ++j) bytes[i * cols + j] = F32ToFp8E4M3(blk[i * cols + j] / scales[j / bc]);
+      const uint64_t here = static_cast<uint64_t>(f.tellp());
+      f.seekp(static_cast<std::streamoff>(data_start + scale->offset + (r0 / br) * scols * 4));
+      f.write(reinterpret_cast<const char*>(scales.data()), static_cast<std::streamsize>(scales.size() * 4));
+      f.seekp(static_cast<std::streamoff>(here));
+    }
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+}
+
+}  // namespace
+
+Status SynthesizeCheckpoint(const SynthOptions& o) {
+  QS_ASSIGN_OR_RETURN(std::string cfg_text, ReadTextFile(o.config_path));
+  QS_ASSIGN_OR_RETURN(ModelConfig c, ParseModelConfig(cfg_text, o.config_path));
+  if (o.dtype != "bf16" && o.dtype != "f32" && o.dtype != "fp8")
+    return InvalidArgument("--dtype must be bf16, f32 or fp8, not '" + o.dtype + "'");
+  auto cj = nlohmann::ordered_json::parse(cfg_text);
+  if (o.dtype == "fp8") {
+    c.fp8 = true;
+    cj["quantization_config"] = {{"activation_scheme", "dynamic"}, {"fmt", "e4m3"}, {"quant_method", "fp8"},
+                                 {"weight_block_size", {c.fp8_block_rows, c.fp8_block_cols}}};
+  } else {
+    cj.erase("quantization_config");
+  }
+  QS_ASSIGN_OR_RETURN(auto specs, CheckpointTensorSpecs(c));
+
+  // Plan: dtype per tensor, FP8 scale tensors right after their weight, shards by size.
+  std::vector<Planned> plan;
+  for (auto& s : specs) {
+    Planned p{s, DType::kBF16};
+    if (s.init == InitKind::kBias || o.dtype == "f32") p.dtype = DType::kF32;
+    const bool fp8 = o.dtype == "fp8" && s.init == InitKind::kLinear && s.name.rfind("model.layers.", 0) == 0;
+    if (fp8) p.dtype = DType::kF8E4M3;
+    p.nbytes = static_cast<uint64_t>(NumElements(s.shape)) * DTypeSize(p.dtype);
+    plan.push_back(p);
+    if (fp8) {
+      Planned sc{{s.name + "_scale_inv",
+                  {(s.shape[0] + c.fp8_block_rows - 1) / c.fp8_block_rows, (s.shape[1] + c.fp8_block_cols - 1) / c.fp8_block_cols},
+                  InitKind::kBias},
+                 DType::kF32, true};
+      sc.nbytes = static_cast<uint64_t>(NumElements(sc.spec.shape)) * 4;
+      plan.push_back(sc);
+    }
+  }
+  int shard = 0;
+  uint64_t in_shard = 0, total = 0;
+  std::vector<uint64_t> shard_sizes(1, 0);
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const bool keep_with_prev = plan[i].fp8_scale;
+    if (!keep_with_prev && in_shard > 0 && in_shard + plan[i].nbytes > o.shard_bytes) {
+      ++shard;
+      in_shard = 0;
+      shard_sizes.push_back(0);
+    }
+    plan[i].shard = shard;
+    plan[i].offset = in_shard;
+    in_shard += plan[i].nbytes;
+    shard_sizes[shard] = in_shard;
+    total += plan[i].nbytes;
+  }
+  const int n_shards = shard + 1;
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (ec) return IoError(o.out_dir + ": cannot create: " + ec.message());
+  auto shard_name = [&](int i) {
+    if (n_shards == 1) return std::string("model.safetensors");
+    char b[64];
+    std::snprintf(b, sizeof b, "model-%05d-of-%05d.safetensors", i + 1, n_shards);
+    return std::string(b);
+  };
+  Progress progress("synth", total);
+  uint64_t done = 0;
+  nlohmann::ordered_json weight_map;
+  for (int si = 0; si < n_shards; ++si) {
+    nlohmann::ordered_json hdr;
+    hdr["__metadata__"] = {{"format", "pt"}};
+    for (const auto& p : plan)
+      if (p.shard == si) {
+        hdr[p.spec.name] = {{"dtype", DTypeName(p.dtype)}, {"shape", p.spec.shape}, {"data_offsets", {p.offset, p.offset + p.nbytes}}};
+        weight_map[p.spec.name] = shard_name(si);
+      }
+    std::string h = hdr.dump();
+    while (h.size() % 8) h.push_back(' ');
+    const std::string path = (fs::path(o.out_dir) / shard_name(si)).string();
+    {
+      std::ofstream create(path, std::ios::binary | std::ios::trunc);
+      if (!create) return IoError(path + ": cannot create");
+    }
+    fs::resize_file(path, 8 + h.size() + shard_sizes[si], ec);
+    if (ec) return IoError(path + ": cannot size file: " + ec.message());
+    std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+    uint64_t hl = h.size();
+    f.write(reinterpret_cast<const char*>(&hl), 8);
+    f.write(h.data(), static_cast<std::streamsize>(h.size()));
+    const uint64_t data_start = 8 + h.size();
+    for (size_t i = 0; i < plan.size(); ++i) {
+      if (plan[i].shard != si || plan[i].fp8_scale) continue;
+      const Planned* scale = (i + 1 < plan.size() && plan[i + 1].fp8_scale) ? &plan[i + 1] : nullptr;
+      WriteTensor(f, data_start, plan[i], scale, o.seed, c);
+      done += plan[i].nbytes + (scale ? scale->nbytes : 0);
+      progress.Update(done);
+    }
+    if (!f) return IoError(path + ": write failed");
+  }
+  progress.Finish();
+  if (n_shards > 1) {
+    nlohmann::ordered_json idx;
+    idx["metadata"] = {{"total_size", total}};
+    idx["weight_map"] = weight_map;
+    std::ofstream(fs::path(o.out_dir) / "model.safetensors.index.json") << idx.dump(2) << "\n";
+  }
+  std::ofstream(fs::path(o.out_dir) / "config.json") << cj.dump(2) << "\n";
+  nlohmann::ordered_json gen = {{"bos_token_id", c.bos_token_id}, {"eos_token_id", c.eos_token_id}};
+  std::ofstream(fs::path(o.out_dir) / "generation_config.json") << gen.dump(2) << "\n";
+  if (!o.tokenizer_dir.empty()) {
+    int copied = 0;
+    for (const char* n : {"tokenizer.json", "tokenizer_config.json"}) {
+      fs::path src = fs::path(o.tokenizer_dir) / n;
+      if (fs::exists(src, ec)) {
+        fs::copy_file(src, fs::path(o.out_dir) / n, fs::copy_options::overwrite_existing, ec);
+        if (ec) return IoError(src.string() + ": cannot copy: " + ec.message());
+        ++copied;
+      }
+    }
+    if (!copied) return NotFound(o.tokenizer_dir + ": no tokenizer.json or tokenizer_config.json to copy");
+  }
+  QS_LOG_INFO("wrote %s: %zu tensors in %d file(s), %s", o.out_dir.c_str(), plan.size(), n_shards,
+              FormatBytes(static_cast<double>(total)).c_str());
+  return Status::Ok();
+}
+
+}  // namespace qs

@@ -1,0 +1,47 @@
+// Synthetic checkpoints: the exact tensor layout of a released model (any supported config.json)
+// filled with random but numerically sane weights, so tests and benchmarks can run at any size
+// without downloading anything. Written tensor by tensor (never the whole model in memory).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "model/config.h"
+#include "tensor/dtype.h"
+
+namespace qs {
+
+// How a tensor is initialised (weights drawn like the golden fixtures: O(1) activations).
+enum class InitKind {
+  kLinear,   // N(0,1)/sqrt(fan_in); FP8-eligible
+  kRouter,   // N(0,1)/sqrt(fan_in); never FP8 (mlp.gate.weight stays bf16 in the release)
+  kPlain,    // N(0,1)/sqrt(fan_in); never FP8 (embeddings of MTP eh_proj, ...)
+  kEmbed,    // N(0,1)
+  kHead,     // 1.5 N(0,1)/sqrt(hidden)
+  kNorm,     // 1 + 0.1 N(0,1)
+  kBias,     // 0.05 N(0,1), always F32
+};
+
+struct TensorSpec {
+  std::string name;
+  Shape shape;
+  InitKind init;
+};
+
+// The tensors a checkpoint of this architecture holds, in HF names (MTP layers included).
+Result<std::vector<TensorSpec>> CheckpointTensorSpecs(const ModelConfig& c);
+
+struct SynthOptions {
+  std::string config_path;
+  std::string tokenizer_dir;  // optional: copy tokenizer.json / tokenizer_config.json from here
+  std::string dtype = "bf16"; // bf16 | f32 | fp8
+  uint64_t seed = 0;
+  std::string out_dir;
+  uint64_t shard_bytes = 4ull << 30;
+};
+
+Status SynthesizeCheckpoint(const SynthOptions& o);
+
+}  // namespace qs
