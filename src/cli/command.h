@@ -31,5 +31,6 @@ struct Registrar {
 
 }  // namespace qs::cli
 
-#define QS_COMMAND(ident, name, help, setup) \
-  static ::qs::cli::Registrar qs_cmd_registrar_##ident(name, help, setup)
+// Variadic so the setup lambda may contain top-level commas.
+#define QS_COMMAND(ident, name, help, ...) \
+  static ::qs::cli::Registrar qs_cmd_registrar_##ident(name, help, __VA_ARGS__)
