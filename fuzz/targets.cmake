@@ -1,3 +1,5 @@
 # One line per fuzz target: qs_fuzz_target(<name> LIBS <libraries>)
 qs_fuzz_target(safetensors LIBS qs_io)
-# qs_fuzz_target(config LIBS qs_model)
+qs_fuzz_target(gguf LIBS qs_io)
+qs_fuzz_target(config LIBS qs_model)
+qs_fuzz_target(tokenizer LIBS qs_tokenizer)

