@@ -79,6 +79,7 @@ class Reader {
  public:
   Reader(const uint8_t* d, size_t n, const std::string& file) : d_(d), n_(n), file_(file) {}
   size_t pos() const { return pos_; }
+  const std::string& file() const { return file_; }
   uint64_t remaining() const { return n_ - pos_; }
 
   Status Need(uint64_t bytes, const std::string& what) const {
@@ -133,7 +134,7 @@ class Reader {
   const std::string& file_;
 };
 
-// Reads one value of type `t`; `where` ("file: key 'x'") prefixes every message.
+// Reads one value of type `t`; `where` ("key 'x'", "key 'x'[3]") follows the file name in messages.
 Status ReadValue(Reader& r, GgufValueType t, int depth, const std::string& where, uint64_t* nested_budget,
                  GgufValue* out) {
   out->type = t;
@@ -144,12 +145,13 @@ Status ReadValue(Reader& r, GgufValueType t, int depth, const std::string& where
   }
   if (t == GgufValueType::kString) return r.Str(&out->str, where);
   // kArray
+  const std::string at = r.file() + ": " + where;
   if (depth >= kGgufMaxArrayDepth)
-    return InvalidArgument(where + ": arrays nested deeper than " + std::to_string(kGgufMaxArrayDepth) + " levels");
+    return InvalidArgument(at + ": arrays nested deeper than " + std::to_string(kGgufMaxArrayDepth) + " levels");
   uint32_t et = 0;
   uint64_t n = 0;
   QS_RETURN_IF_ERROR(r.U32(&et, where + " array element type"));
-  if (!ValidValueType(et)) return InvalidArgument(where + ": unknown array element type " + std::to_string(et));
+  if (!ValidValueType(et)) return InvalidArgument(at + ": unknown array element type " + std::to_string(et));
   QS_RETURN_IF_ERROR(r.U64(&n, where + " array length"));
   out->array_type = static_cast<GgufValueType>(et);
   out->array_len = n;
@@ -159,7 +161,7 @@ Status ReadValue(Reader& r, GgufValueType t, int depth, const std::string& where
   if (out->array_type == GgufValueType::kArray) min_elem = 12;
   uint64_t need = 0;
   if (__builtin_mul_overflow(n, min_elem, &need) || need > r.remaining())
-    return InvalidArgument(where + ": array of " + std::to_string(n) + " " + GgufValueTypeName(out->array_type) +
+    return InvalidArgument(at + ": array of " + std::to_string(n) + " " + GgufValueTypeName(out->array_type) +
                            " elements runs past end of file");
   if (min_elem == GgufScalarSize(out->array_type) && min_elem != 0) {
     out->array_data = r.Take(need);
@@ -172,7 +174,7 @@ Status ReadValue(Reader& r, GgufValueType t, int depth, const std::string& where
     return Status::Ok();
   }
   if (n > *nested_budget)
-    return InvalidArgument(where + ": more than " + std::to_string(kMaxNestedArrays) + " nested arrays in the file");
+    return InvalidArgument(at + ": more than " + std::to_string(kMaxNestedArrays) + " nested arrays in the file");
   *nested_budget -= n;
   out->arrays.resize(n);
   for (uint64_t i = 0; i < n; ++i)
@@ -331,12 +333,13 @@ Status GgufFile::ParseImpl() {
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string_view key;
     QS_RETURN_IF_ERROR(r.Str(&key, "key #" + std::to_string(i)));
-    const std::string where = file + ": key " + Quote(key);
+    const std::string what = "key " + Quote(key);
+    const std::string where = file + ": " + what;
     uint32_t t = 0;
-    QS_RETURN_IF_ERROR(r.U32(&t, "value type of key " + Quote(key)));
+    QS_RETURN_IF_ERROR(r.U32(&t, "value type of " + what));
     if (!ValidValueType(t)) return InvalidArgument(where + ": unknown value type " + std::to_string(t));
     GgufValue v;
-    QS_RETURN_IF_ERROR(ReadValue(r, static_cast<GgufValueType>(t), 0, where, &nested_budget, &v));
+    QS_RETURN_IF_ERROR(ReadValue(r, static_cast<GgufValueType>(t), 0, what, &nested_budget, &v));
     if (!key_index_.emplace(std::string(key), metadata_.size()).second)
       return InvalidArgument(where + ": duplicate key");
     metadata_.emplace_back(std::string(key), std::move(v));

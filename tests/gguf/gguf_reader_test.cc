@@ -115,8 +115,7 @@ TEST(GgufReader, RejectsImpossibleCounts) {
 TEST(GgufReader, RejectsStringLengthPastEnd) {
   GgufImage g;
   g.Header(0, 1).Str("general.name").U32(8).U64(1000).Raw("abc", 3);
-  ExpectError(g.bytes(), "string length 1000");
-  ExpectError(g.bytes(), "general.name");
+  ExpectError(g.bytes(), "test.gguf: key 'general.name': string length 1000 at offset 48 runs past end of file");
   GgufImage k;
   k.Header(0, 1).U64(~0ull).Zeros(8);
   ExpectError(k.bytes(), "past end of file");
@@ -125,22 +124,22 @@ TEST(GgufReader, RejectsStringLengthPastEnd) {
 TEST(GgufReader, RejectsUnknownValueTypes) {
   GgufImage g;
   g.Header(0, 1).Str("x.key").U32(13).U32(0);
-  ExpectError(g.bytes(), "key 'x.key': unknown value type 13");
+  ExpectError(g.bytes(), "test.gguf: key 'x.key': unknown value type 13");
   GgufImage a;
   a.Header(0, 1).Str("x.arr").U32(9).U32(42).U64(0);
-  ExpectError(a.bytes(), "unknown array element type 42");
+  ExpectError(a.bytes(), "test.gguf: key 'x.arr': unknown array element type 42");
 }
 
 TEST(GgufReader, RejectsArrayPastEnd) {
   GgufImage g;
   g.Header(0, 1).Str("x.arr").U32(9).U32(6).U64(1ull << 61).F32(1);
-  ExpectError(g.bytes(), "key 'x.arr': array of 2305843009213693952 f32 elements runs past end of file");
+  ExpectError(g.bytes(), "test.gguf: key 'x.arr': array of 2305843009213693952 f32 elements runs past end of file");
   GgufImage s;  // array of strings whose count cannot fit
   s.Header(0, 1).Str("x.strs").U32(9).U32(8).U64(100).Str("a");
   ExpectError(s.bytes(), "x.strs");
   GgufImage e;  // the count fits, the second string's length does not
   e.Header(0, 1).Str("x.s2").U32(9).U32(8).U64(2).Str("a").U64(1000).Zeros(16);
-  ExpectError(e.bytes(), "key 'x.s2'[1]: string length 1000 at offset 58 runs past end of file");
+  ExpectError(e.bytes(), "test.gguf: key 'x.s2'[1]: string length 1000 at offset 61 runs past end of file");
 }
 
 TEST(GgufReader, ParsesAllValueTypes) {
