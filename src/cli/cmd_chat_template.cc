@@ -75,14 +75,18 @@ QS_COMMAND(chat_template, "chat-template", "render a conversation with a chat te
              auto* tmpl = app->add_option("--template", o->tmpl, "Jinja chat template file");
              model->excludes(tmpl);
              tmpl->excludes(model);
-             app->add_option("--bos-token", o->bos, "bos_token value (default: the model's; undefined with --template)");
-             app->add_option("--eos-token", o->eos, "eos_token value (default: the model's; undefined with --template)");
+             app->add_option("--bos-token", o->bos,
+                             "bos_token value (default: the model's; undefined with --template)");
+             app->add_option("--eos-token", o->eos,
+                             "eos_token value (default: the model's; undefined with --template)");
              app->add_option("--messages", o->messages, "JSON file: the messages array")->required();
              app->add_option("--tools", o->tools, "JSON file: the tools array");
-             app->add_option("--extra-context", o->extra, "JSON object of extra template variables, e.g. '{\"thinking\": true}'");
+             app->add_option("--extra-context", o->extra,
+                             "JSON object of extra template variables, e.g. '{\"thinking\": true}'");
              app->add_flag("--add-generation-prompt", o->add_generation_prompt, "end with the assistant turn's header");
              return [o, app] {
-               if (o->model.empty() && o->tmpl.empty()) return Fail(InvalidArgument("one of --model or --template is required"));
+               if (o->model.empty() && o->tmpl.empty())
+                 return Fail(InvalidArgument("one of --model or --template is required"));
                auto r = Render(*o, app);
                if (!r.ok()) return Fail(r.status());
                std::fwrite(r->data(), 1, r->size(), stdout);

@@ -12,26 +12,27 @@ namespace qs {
 // The exact chat_template of DeepSeek-V3's tokenizer_config.json (no trailing newline).
 const char kFallbackChatTemplate[] =
     R"JINJA({% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %})JINJA"
-    R"JINJA({% set ns = namespace(is_first=false, is_tool=false, is_output_first=true, system_prompt='', is_first_sp=true) %})JINJA"
-    R"JINJA({%- for message in messages %}{%- if message['role'] == 'system' %}{%- if ns.is_first_sp %})JINJA"
-    R"JINJA({% set ns.system_prompt = ns.system_prompt + message['content'] %})JINJA"
+    R"JINJA({% set ns = namespace(is_first=false, is_tool=false, is_output_first=true, system_prompt='', is_firs)JINJA"
+    R"JINJA(t_sp=true) %}{%- for message in messages %}{%- if message['role'] == 'system' %})JINJA"
+    R"JINJA({%- if ns.is_first_sp %}{% set ns.system_prompt = ns.system_prompt + message['content'] %})JINJA"
     R"JINJA({% set ns.is_first_sp = false %}{%- else %})JINJA"
     R"JINJA({% set ns.system_prompt = ns.system_prompt + '
 
-' + message['content'] %}{%- endif %})JINJA"
-    R"JINJA({%- endif %}{%- endfor %}{{bos_token}}{{ns.system_prompt}}{%- for message in messages %})JINJA"
-    R"JINJA({%- if message['role'] == 'user' %}{%- set ns.is_tool = false -%})JINJA"
-    R"JINJA({{'<｜User｜>' + message['content']}}{%- endif %})JINJA"
-    R"JINJA({%- if message['role'] == 'assistant' and message['content'] is none %})JINJA"
+' + message['content'] %}{%- endif %}{%- endif %})JINJA"
+    R"JINJA({%- endfor %}{{bos_token}}{{ns.system_prompt}}{%- for message in messages %})JINJA"
+    R"JINJA({%- if message['role'] == 'user' %}{%- set ns.is_tool = false -%}{{'<｜User｜>' + message['content']}})JINJA"
+    R"JINJA({%- endif %}{%- if message['role'] == 'assistant' and message['content'] is none %})JINJA"
     R"JINJA({%- set ns.is_tool = false -%}{%- for tool in message['tool_calls']%}{%- if not ns.is_first %})JINJA"
-    R"JINJA({{'<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name'] + '
+    R"JINJA({{'<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['fun)JINJA"
+    R"JINJA(ction']['name'] + '
 ' + '```json' + '
 ' + tool['function']['arguments'] + '
-' + '```' + '<｜tool▁call▁end｜>'}})JINJA"
-    R"JINJA({%- set ns.is_first = true -%}{%- else %})JINJA"
+' + '```' + '<｜tool▁call)JINJA"
+    R"JINJA(▁end｜>'}}{%- set ns.is_first = true -%}{%- else %})JINJA"
     R"JINJA({{'
 ' + '<｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name'] + '
-' + '```json' + '
+' + '``)JINJA"
+    R"JINJA(`json' + '
 ' + tool['function']['arguments'] + '
 ' + '```' + '<｜tool▁call▁end｜>'}})JINJA"
     R"JINJA({{'<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'}}{%- endif %}{%- endfor %}{%- endif %})JINJA"
@@ -43,8 +44,8 @@ const char kFallbackChatTemplate[] =
     R"JINJA({{'<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>'}})JINJA"
     R"JINJA({%- set ns.is_output_first = false %}{%- else %})JINJA"
     R"JINJA({{'
-<｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>'}}{%- endif %})JINJA"
-    R"JINJA({%- endif %}{%- endfor -%}{% if ns.is_tool %}{{'<｜tool▁outputs▁end｜>'}}{% endif %})JINJA"
+<｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>'}}{%- endif %}{%- endif %})JINJA"
+    R"JINJA({%- endfor -%}{% if ns.is_tool %}{{'<｜tool▁outputs▁end｜>'}}{% endif %})JINJA"
     R"JINJA({% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜>'}}{% endif %})JINJA";
 
 Result<ChatTemplate> ChatTemplate::Compile(const std::string& source) {
@@ -57,14 +58,15 @@ Result<ChatTemplate> ChatTemplate::Compile(const std::string& source) {
 Result<std::string> ChatTemplate::Render(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
                                          const ChatRenderOptions& opt) const {
   if (!messages.is_array()) return InvalidArgument("chat template: messages must be a JSON array");
-  if (!tools.is_null() && !tools.is_array()) return InvalidArgument("chat template: tools must be a JSON array or null");
+  if (!tools.is_null() && !tools.is_array())
+    return InvalidArgument("chat template: tools must be a JSON array or null");
   if (!opt.extra_context.is_null() && !opt.extra_context.is_object())
     return InvalidArgument("chat template: extra context must be a JSON object");
   // What transformers passes to render(): tools/documents are always defined (None if absent);
   // special tokens only when the tokenizer has them; extra kwargs override special tokens.
   std::unordered_map<std::string, jinja::Value> vars;
-  vars["messages"] = jinja::FromJson(messages);
-  vars["tools"] = jinja::FromJson(tools);
+  QS_ASSIGN_OR_RETURN(vars["messages"], jinja::FromJson(messages));
+  QS_ASSIGN_OR_RETURN(vars["tools"], jinja::FromJson(tools));
   vars["documents"] = jinja::Value::None();
   vars["add_generation_prompt"] = jinja::Value(opt.add_generation_prompt);
   if (opt.bos_token) vars["bos_token"] = jinja::Value(*opt.bos_token);
@@ -74,7 +76,7 @@ Result<std::string> ChatTemplate::Render(const nlohmann::ordered_json& messages,
       const std::string& k = it.key();
       if (k == "messages" || k == "tools" || k == "documents" || k == "add_generation_prompt")
         return InvalidArgument("chat template: extra context may not set '" + k + "'");
-      vars[k] = jinja::FromJson(it.value());
+      QS_ASSIGN_OR_RETURN(vars[k], jinja::FromJson(it.value()));
     }
   }
   return tmpl_.Render(vars, opt.limits);

@@ -24,7 +24,9 @@ Result<std::string> Template::Render(const std::unordered_map<std::string, Value
 Result<std::string> Template::RenderJson(const nlohmann::ordered_json& vars, const RenderLimits& limits) const {
   if (!vars.is_object()) return InvalidArgument("template variables must be a JSON object");
   std::unordered_map<std::string, Value> m;
-  for (auto it = vars.begin(); it != vars.end(); ++it) m[it.key()] = FromJson(it.value());
+  for (auto it = vars.begin(); it != vars.end(); ++it) {
+    QS_ASSIGN_OR_RETURN(m[it.key()], FromJson(it.value()));
+  }
   return Render(m, limits);
 }
 

@@ -29,8 +29,7 @@ class Template {
   static Result<Template> Parse(std::string_view source);
 
   // `vars` are the render() keyword arguments (messages, tools, bos_token, ...).
-  Result<std::string> Render(const std::unordered_map<std::string, Value>& vars,
-                             const RenderLimits& limits = {}) const;
+  Result<std::string> Render(const std::unordered_map<std::string, Value>& vars, const RenderLimits& limits = {}) const;
   // Same, with the variables given as a JSON object (key order is kept).
   Result<std::string> RenderJson(const nlohmann::ordered_json& vars, const RenderLimits& limits = {}) const;
 

@@ -22,11 +22,15 @@ enum class ExprKind : uint8_t {
   kCall,     // a(items..., kwargs...)
   kFilter,   // a | name(items...), a null for filter blocks
   kTest,     // a is name(items...)
-  kList, kTuple,
-  kDict,     // items = k0, v0, k1, v1, ...
-  kNeg, kPos, kNot,  // a
-  kBinOp,    // a op b, op in + - * / // % **
-  kAnd, kOr,
+  kList,
+  kTuple,
+  kDict,  // items = k0, v0, k1, v1, ...
+  kNeg,
+  kPos,
+  kNot,    // a
+  kBinOp,  // a op b, op in + - * / // % **
+  kAnd,
+  kOr,
   kCompare,  // a op0 items[0] op1 items[1] ...
   kConcat,   // items joined with ~
   kCond,     // a if b else c (c may be null)
@@ -43,6 +47,7 @@ struct Expr {
   std::vector<std::pair<std::string, std::unique_ptr<Expr>>> kwargs;
   std::unique_ptr<Expr> dyn_args, dyn_kwargs;  // *args, **kwargs
   std::vector<std::string> ops;                // kCompare
+  int depth = 1;  // height of this subtree; bounded by the parser so evaluation cannot overflow the stack
 };
 using ExprPtr = std::unique_ptr<Expr>;
 
@@ -57,8 +62,9 @@ enum class StmtKind : uint8_t {
   kCallBlock,    // {% call(params) expr %}body{% endcall %}
   kFilterBlock,  // {% filter expr %}body{% endfilter %}
   kWith,         // targets = values: body
-  kBreak, kContinue,
-  kScope,        // body in its own scope (transformers' {% generation %})
+  kBreak,
+  kContinue,
+  kScope,  // body in its own scope (transformers' {% generation %})
 };
 
 struct Stmt;

@@ -80,7 +80,8 @@ Result<Value> FAttr(Interp& in, const Value& v, CallArgs& a) {
 
 Result<Value> FBatch(Interp&, const Value& v, CallArgs& a) {
   QS_ASSIGN_OR_RETURN(auto p, BindArgs(a, "batch", {"linecount", "fill_with"}, 1));
-  if (!p[0]->is_integral() || p[0]->as_int() <= 0) return InvalidArgument("batch: linecount must be a positive integer");
+  if (!p[0]->is_integral() || p[0]->as_int() <= 0)
+    return InvalidArgument("batch: linecount must be a positive integer");
   QS_ASSIGN_OR_RETURN(std::vector<Value> items, Iterate(v));
   size_t n = static_cast<size_t>(p[0]->as_int());
   std::vector<Value> out, cur;
@@ -164,12 +165,23 @@ Result<Value> FEscape(Interp&, const Value& v, CallArgs&) {
   std::string out;
   for (char c : Str(v)) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return StrV(std::move(out));
@@ -287,7 +299,8 @@ Result<Value> FIndent(Interp&, const Value& v, CallArgs& a) {
   if (v.is_undefined()) return UndefinedError(v);
   std::string ind = "    ";
   if (p[0] && p[0]->is_string()) ind = p[0]->str();
-  if (p[0] && p[0]->is_integral()) ind = std::string(static_cast<size_t>(std::clamp<int64_t>(p[0]->as_int(), 0, 1 << 16)), ' ');
+  if (p[0] && p[0]->is_integral())
+    ind = std::string(static_cast<size_t>(std::clamp<int64_t>(p[0]->as_int(), 0, 1 << 16)), ' ');
   auto lines = StrSplitLines(Str(v) + "\n", false);
   std::string rv;
   if (Flag(p[2])) {
@@ -589,15 +602,50 @@ Result<Value> FWordcount(Interp&, const Value& v, CallArgs&) {
 
 const std::unordered_map<std::string, FilterFn>& Filters() {
   static const auto* m = new std::unordered_map<std::string, FilterFn>{
-      {"abs", FAbs}, {"attr", FAttr}, {"batch", FBatch}, {"capitalize", FCapitalize}, {"center", FCenter},
-      {"count", FLength}, {"d", FDefault}, {"default", FDefault}, {"dictsort", FDictsort}, {"e", FEscape},
-      {"escape", FEscape}, {"forceescape", FEscape}, {"first", FFirst}, {"float", FFloat}, {"format", FFormat},
-      {"indent", FIndent}, {"int", FInt}, {"items", FItems}, {"join", FJoin}, {"last", FLast},
-      {"length", FLength}, {"list", FList}, {"lower", FLower}, {"map", FMap}, {"max", FMax}, {"min", FMin},
-      {"reject", FReject}, {"rejectattr", FRejectAttr}, {"replace", FReplace}, {"reverse", FReverse},
-      {"round", FRound}, {"safe", FSafe}, {"select", FSelect}, {"selectattr", FSelectAttr}, {"sort", FSort},
-      {"string", FString}, {"sum", FSum}, {"title", FTitle}, {"tojson", FToJson}, {"trim", FTrim},
-      {"truncate", FTruncate}, {"unique", FUnique}, {"upper", FUpper}, {"wordcount", FWordcount},
+      {"abs", FAbs},
+      {"attr", FAttr},
+      {"batch", FBatch},
+      {"capitalize", FCapitalize},
+      {"center", FCenter},
+      {"count", FLength},
+      {"d", FDefault},
+      {"default", FDefault},
+      {"dictsort", FDictsort},
+      {"e", FEscape},
+      {"escape", FEscape},
+      {"forceescape", FEscape},
+      {"first", FFirst},
+      {"float", FFloat},
+      {"format", FFormat},
+      {"indent", FIndent},
+      {"int", FInt},
+      {"items", FItems},
+      {"join", FJoin},
+      {"last", FLast},
+      {"length", FLength},
+      {"list", FList},
+      {"lower", FLower},
+      {"map", FMap},
+      {"max", FMax},
+      {"min", FMin},
+      {"reject", FReject},
+      {"rejectattr", FRejectAttr},
+      {"replace", FReplace},
+      {"reverse", FReverse},
+      {"round", FRound},
+      {"safe", FSafe},
+      {"select", FSelect},
+      {"selectattr", FSelectAttr},
+      {"sort", FSort},
+      {"string", FString},
+      {"sum", FSum},
+      {"title", FTitle},
+      {"tojson", FToJson},
+      {"trim", FTrim},
+      {"truncate", FTruncate},
+      {"unique", FUnique},
+      {"upper", FUpper},
+      {"wordcount", FWordcount},
       {"from_json", FFromJson},
   };
   return *m;

@@ -39,7 +39,8 @@ Result<Spec> ParseSpec(const std::string& s) {
   auto digits = [&](int64_t* out) {
     if (i >= cps.size() || cps[i] < '0' || cps[i] > '9') return;
     *out = 0;
-    while (i < cps.size() && cps[i] >= '0' && cps[i] <= '9') *out = std::min<int64_t>(*out * 10 + (cps[i++] - '0'), 1 << 20);
+    while (i < cps.size() && cps[i] >= '0' && cps[i] <= '9')
+      *out = std::min<int64_t>(*out * 10 + (cps[i++] - '0'), 1 << 20);
   };
   digits(&sp.width);
   if (i < cps.size() && (cps[i] == ',' || cps[i] == '_')) sp.grouping = static_cast<char>(cps[i++]);
@@ -74,10 +75,14 @@ std::string Pad(const std::string& body, const std::string& prefix, const Spec& 
     return s;
   };
   switch (align) {
-    case '<': return prefix + body + rep(pad);
-    case '^': return rep(pad / 2) + prefix + body + rep(pad - pad / 2);
-    case '=': return prefix + rep(pad) + body;
-    default: return rep(pad) + prefix + body;
+    case '<':
+      return prefix + body + rep(pad);
+    case '^':
+      return rep(pad / 2) + prefix + body + rep(pad - pad / 2);
+    case '=':
+      return prefix + rep(pad) + body;
+    default:
+      return rep(pad) + prefix + body;
   }
 }
 
@@ -85,13 +90,13 @@ Result<std::string> FormatValue(const Value& v, const std::string& spec_text) {
   if (spec_text.empty()) return Str(v);
   QS_ASSIGN_OR_RETURN(Spec sp, ParseSpec(spec_text));
   if (v.is_string()) {
-    if (sp.type && sp.type != 's') return InvalidArgument(std::string("Unknown format code '") + sp.type + "' for object of type 'str'");
+    if (sp.type && sp.type != 's')
+      return InvalidArgument(std::string("Unknown format code '") + sp.type + "' for object of type 'str'");
     std::string s = v.str();
     if (sp.precision >= 0) s = FromCodePoints(ToCodePoints(s), 0, sp.precision);
     return Pad(s, "", sp, '<');
   }
-  if (!v.is_number())
-    return InvalidArgument("unsupported format string passed to " + TypeName(v) + ".__format__");
+  if (!v.is_number()) return InvalidArgument("unsupported format string passed to " + TypeName(v) + ".__format__");
   std::string prefix;
   bool neg = false;
   std::string body;
@@ -200,15 +205,18 @@ Result<Value> StrFormatM(Interp& in, const Value& self, CallArgs& a) {
     if (head.empty() || (head.find_first_not_of("0123456789") == std::string::npos)) {
       size_t idx;
       if (head.empty()) {
-        if (manual) return InvalidArgument("cannot switch from manual field specification to automatic field numbering");
+        if (manual)
+          return InvalidArgument("cannot switch from manual field specification to automatic field numbering");
         automatic = true;
         idx = auto_index++;
       } else {
-        if (automatic) return InvalidArgument("cannot switch from automatic field numbering to manual field specification");
+        if (automatic)
+          return InvalidArgument("cannot switch from automatic field numbering to manual field specification");
         manual = true;
         idx = std::stoul(head.substr(0, 9));
       }
-      if (idx >= a.pos.size()) return InvalidArgument("Replacement index " + std::to_string(idx) + " out of range for positional args tuple");
+      if (idx >= a.pos.size())
+        return InvalidArgument("Replacement index " + std::to_string(idx) + " out of range for positional args tuple");
       v = a.pos[idx];
     } else {
       auto it = std::find_if(a.kw.begin(), a.kw.end(), [&](const auto& e) { return e.first == head; });

@@ -94,8 +94,7 @@ Status Interp::CheckSize(size_t bytes) const {
 
 Status Interp::Step() {
   if (++steps_ > limits_.max_steps)
-    return OutOfRange("template exceeded its limit of " + std::to_string(limits_.max_steps) +
-                      " steps (runaway loop?)");
+    return OutOfRange("template exceeded its limit of " + std::to_string(limits_.max_steps) + " steps (runaway loop?)");
   return Status::Ok();
 }
 
@@ -130,6 +129,14 @@ Result<std::string> Interp::Capture(const Body& body, Scope* s) {
 
 Result<Interp::Flow> Interp::Exec(const Stmt& st, Scope* s) {
   if (Status step = Step(); !step.ok()) return Located(step, st.pos);
+  if (depth_ >= kMaxEvalDepth) return Located(OutOfRange("template nested too deeply at run time"), st.pos);
+  ++depth_;
+  auto r = ExecImpl(st, s);
+  --depth_;
+  return r;
+}
+
+Result<Interp::Flow> Interp::ExecImpl(const Stmt& st, Scope* s) {
   switch (st.kind) {
     case StmtKind::kText:
       QS_RETURN_IF_ERROR(Located(Append(st.text), st.pos));
@@ -197,8 +204,10 @@ Result<Interp::Flow> Interp::Exec(const Stmt& st, Scope* s) {
       ScopeHolder hs(this, s);
       return ExecBody(st.body, hs.get());
     }
-    case StmtKind::kBreak: return Flow::kBreak;
-    case StmtKind::kContinue: return Flow::kContinue;
+    case StmtKind::kBreak:
+      return Flow::kBreak;
+    case StmtKind::kContinue:
+      return Flow::kContinue;
   }
   return Flow::kNormal;
 }
@@ -255,6 +264,9 @@ Result<std::string> Interp::RunLoop(const Stmt& st, Scope* s, const Value& itera
 }
 
 Status Interp::Assign(const Expr& target, const Value& v, Scope* s) {
+  // Values can only grow deeper across statements through assignments, so bounding them here
+  // bounds the recursion of printing, comparing and freeing them.
+  if (NestDepth(v) > kMaxValueDepth) return InvalidArgument("value nested too deeply");
   switch (target.kind) {
     case ExprKind::kName:
       s->Set(target.name, v);
@@ -275,15 +287,16 @@ Status Interp::Assign(const Expr& target, const Value& v, Scope* s) {
       ns.ns()->Set(target.attr, v);
       return Status::Ok();
     }
-    default: return InvalidArgument("cannot assign to this expression");
+    default:
+      return InvalidArgument("cannot assign to this expression");
   }
 }
 
 Result<Value> Interp::InvokeMacro(const Stmt& def, Scope* closure, CallArgs& args) {
   const std::string name = def.kind == StmtKind::kMacro ? def.name : "caller";
   if (call_depth_ >= limits_.max_call_depth)
-    return OutOfRange("recursion deeper than " + std::to_string(limits_.max_call_depth) + " calls (macro '" +
-                      name + "')");
+    return OutOfRange("recursion deeper than " + std::to_string(limits_.max_call_depth) + " calls (macro '" + name +
+                      "')");
   QS_RETURN_IF_ERROR(Step());
   ScopeHolder hs(this, closure);
   Scope* ms = hs.get();
@@ -418,15 +431,20 @@ Result<Value> Interp::EvalFilterChain(const Expr& e, Scope* s, const Value* subj
 }
 
 Result<Value> Interp::Eval(const Expr& e, Scope* s) {
+  if (depth_ >= kMaxEvalDepth) return Located(OutOfRange("template nested too deeply at run time"), e.pos);
+  ++depth_;
   auto r = EvalImpl(e, s);
+  --depth_;
   if (!r.ok()) return Located(r.status(), e.pos);
   return r;
 }
 
 Result<Value> Interp::EvalImpl(const Expr& e, Scope* s) {
   switch (e.kind) {
-    case ExprKind::kConst: return e.value;
-    case ExprKind::kName: return Lookup(e.name, s);
+    case ExprKind::kConst:
+      return e.value;
+    case ExprKind::kName:
+      return Lookup(e.name, s);
     case ExprKind::kGetattr: {
       QS_ASSIGN_OR_RETURN(Value obj, Eval(*e.a, s));
       return GetAttr(obj, e.name);
@@ -446,13 +464,15 @@ Result<Value> Interp::EvalImpl(const Expr& e, Scope* s) {
       QS_ASSIGN_OR_RETURN(Value key, Eval(*e.b, s));
       return GetItem(obj, key);
     }
-    case ExprKind::kSlice: return InvalidArgument("slice outside of a subscript");
+    case ExprKind::kSlice:
+      return InvalidArgument("slice outside of a subscript");
     case ExprKind::kCall: {
       QS_ASSIGN_OR_RETURN(Value fn, Eval(*e.a, s));
       QS_ASSIGN_OR_RETURN(CallArgs args, EvalArgs(e, s));
       return CallValue(fn, args);
     }
-    case ExprKind::kFilter: return EvalFilterChain(e, s, nullptr);
+    case ExprKind::kFilter:
+      return EvalFilterChain(e, s, nullptr);
     case ExprKind::kTest: {
       QS_ASSIGN_OR_RETURN(Value subject, Eval(*e.a, s));
       QS_ASSIGN_OR_RETURN(CallArgs args, EvalArgs(e, s));
@@ -548,7 +568,8 @@ Result<Value> Interp::EvalImpl(const Expr& e, Scope* s) {
       if (e.c) return Eval(*e.c, s);
       return Value::Undefined("the inline if-expression evaluated to false and no else section was defined");
     }
-    case ExprKind::kNSRef: return InvalidArgument("namespace reference outside of an assignment");
+    case ExprKind::kNSRef:
+      return InvalidArgument("namespace reference outside of an assignment");
   }
   return InvalidArgument("unknown expression");
 }

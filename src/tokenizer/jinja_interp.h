@@ -24,7 +24,7 @@ namespace qs::jinja {
 // Bounds that turn runaway templates into errors instead of hangs or exhausted memory.
 struct RenderLimits {
   size_t max_output_bytes = size_t{64} << 20;  // also bounds every string a template builds
-  int64_t max_steps = 20'000'000;              // statements + loop iterations + calls
+  int64_t max_steps = 100'000'000;             // statements + loop iterations + calls (~1 minute)
   int max_call_depth = 100;                    // nested macro / recursive-loop calls
 };
 
@@ -74,6 +74,7 @@ class Interp {
 
   Result<Flow> ExecBody(const Body& body, Scope* s);
   Result<Flow> Exec(const Stmt& st, Scope* s);
+  Result<Flow> ExecImpl(const Stmt& st, Scope* s);
   Result<Flow> ExecFor(const Stmt& st, Scope* s, const Value& iterable, int64_t depth0);
   Status Assign(const Expr& target, const Value& v, Scope* s);
   // Runs `body` in a child scope of `s` with its output captured.
@@ -95,6 +96,9 @@ class Interp {
   std::string* out_ = nullptr;
   int64_t steps_ = 0;
   int call_depth_ = 0;
+  // Nesting of Eval/Exec frames, bounded so deep macro recursion cannot overflow the C++ stack.
+  static constexpr int kMaxEvalDepth = 2000;
+  int depth_ = 0;
   std::vector<std::unique_ptr<Scope>> pinned_;
   std::vector<std::unique_ptr<NamespaceData>> namespaces_;
 };

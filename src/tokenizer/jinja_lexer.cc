@@ -9,9 +9,7 @@
 
 namespace qs::jinja {
 
-std::string PosString(SrcPos p) {
-  return "line " + std::to_string(p.line) + ", column " + std::to_string(p.col);
-}
+std::string PosString(SrcPos p) { return "line " + std::to_string(p.line) + ", column " + std::to_string(p.col); }
 
 namespace {
 
@@ -35,11 +33,7 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 class Lexer {
  public:
-  explicit Lexer(std::string_view src) : s_(Normalize(src)) {
-    line_starts_.push_back(0);
-    for (size_t i = 0; i < s_.size(); ++i)
-      if (s_[i] == '\n') line_starts_.push_back(i + 1);
-  }
+  explicit Lexer(std::string_view src) : s_(Normalize(src)) {}
 
   Result<std::vector<Token>> Run() {
     size_t pos = 0;
@@ -74,16 +68,26 @@ class Lexer {
   }
 
  private:
-  SrcPos PosAt(size_t off) const {
-    auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), off);
-    size_t ls = *(it - 1);
-    SrcPos p;
-    p.line = static_cast<int>(it - line_starts_.begin());
-    p.col = static_cast<int>(CodePointCount(std::string_view(s_).substr(ls, off - ls))) + 1;
-    return p;
+  // Tokens are emitted in source order, so positions advance from a cursor (linear overall;
+  // counting from the line start each time is quadratic on huge single-line templates).
+  SrcPos PosAt(size_t off) {
+    if (off < cur_off_) {
+      cur_off_ = 0;
+      cur_pos_ = SrcPos{};
+    }
+    while (cur_off_ < off && cur_off_ < s_.size()) {
+      const unsigned char c = static_cast<unsigned char>(s_[cur_off_++]);
+      if (c == '\n') {
+        ++cur_pos_.line;
+        cur_pos_.col = 1;
+      } else if ((c & 0xC0) != 0x80) {
+        ++cur_pos_.col;
+      }
+    }
+    return cur_pos_;
   }
 
-  Status Error(size_t off, const std::string& msg) const {
+  Status Error(size_t off, const std::string& msg) {
     return InvalidArgument("template syntax error at " + PosString(PosAt(off)) + ": " + msg);
   }
 
@@ -225,7 +229,7 @@ class Lexer {
         continue;
       }
       static const char* kOps[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[",
-                                   "]", "(", ")", "{", "}", ">", "<", "=", ".", ":", "|", ",", ";"};
+                                   "]",  "(",  ")",  "{",  "}",  ">",  "<", "=", ".", ":", "|", ",", ";"};
       const char* op = nullptr;
       for (const char* o : kOps) {
         if (s_.compare(i, std::char_traits<char>::length(o), o) == 0) {
@@ -361,15 +365,34 @@ class Lexer {
       char32_t v = 0;
       char buf[16];
       switch (e) {
-        case '\n': break;
-        case '\\': case '\'': case '"': AppendUtf8(&out, e); break;
-        case 'a': out += '\a'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'v': out += '\v'; break;
+        case '\n':
+          break;
+        case '\\':
+        case '\'':
+        case '"':
+          AppendUtf8(&out, e);
+          break;
+        case 'a':
+          out += '\a';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'v':
+          out += '\v';
+          break;
         case 'x':
           if (!hex(2, &v)) return Error(i, "(unicode error) truncated \\xXX escape");
           AppendUtf8(&out, v);
@@ -382,7 +405,8 @@ class Lexer {
           if (!hex(8, &v) || v > 0x10FFFF) return Error(i, "(unicode error) illegal Unicode character");
           AppendUtf8(&out, v);
           break;
-        case 'N': return Error(i, "\\N{...} escapes are not supported");
+        case 'N':
+          return Error(i, "\\N{...} escapes are not supported");
         default:
           if (e >= '0' && e <= '7') {
             v = e - '0';
@@ -390,7 +414,10 @@ class Lexer {
             AppendUtf8(&out, v);
           } else if (e >= 0x80) {
             // jinja2 encodes the literal with backslashreplace before decoding: "\é" -> "\xe9".
-            std::snprintf(buf, sizeof buf, e <= 0xFF ? "\\x%02x" : e <= 0xFFFF ? "\\u%04x" : "\\U%08x",
+            std::snprintf(buf, sizeof buf,
+                          e <= 0xFF     ? "\\x%02x"
+                          : e <= 0xFFFF ? "\\u%04x"
+                                        : "\\U%08x",
                           static_cast<unsigned>(e));
             out += buf;
           } else {
@@ -404,7 +431,8 @@ class Lexer {
   }
 
   std::string s_;
-  std::vector<size_t> line_starts_;
+  size_t cur_off_ = 0;
+  SrcPos cur_pos_;
   std::vector<Token> toks_;
   bool line_starting_ = true;
 };

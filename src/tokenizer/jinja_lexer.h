@@ -25,9 +25,7 @@ struct SrcPos {
 // "line L, column C"
 std::string PosString(SrcPos p);
 
-enum class Tok : uint8_t {
-  kData, kVarBegin, kVarEnd, kBlockBegin, kBlockEnd, kName, kString, kInt, kFloat, kOp, kEof
-};
+enum class Tok : uint8_t { kData, kVarBegin, kVarEnd, kBlockBegin, kBlockEnd, kName, kString, kInt, kFloat, kOp, kEof };
 
 struct Token {
   Tok type = Tok::kEof;

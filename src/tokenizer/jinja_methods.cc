@@ -20,9 +20,7 @@ namespace {
 class BoundMethod : public Callable {
  public:
   BoundMethod(Value self, std::string name, MethodFn fn) : self_(std::move(self)), name_(std::move(name)), fn_(fn) {}
-  std::string Repr() const override {
-    return "<built-in method " + name_ + " of " + TypeName(self_) + " object>";
-  }
+  std::string Repr() const override { return "<built-in method " + name_ + " of " + TypeName(self_) + " object>"; }
   Result<Value> Call(Interp& in, CallArgs& args) override { return fn_(in, self_, args); }
 
  private:
@@ -37,9 +35,7 @@ Result<std::string> StrArg(const std::optional<Value>& v, const char* fn, const 
   return v->str();
 }
 
-int64_t IntOr(const std::optional<Value>& v, int64_t dflt) {
-  return (v && v->is_integral()) ? v->as_int() : dflt;
-}
+int64_t IntOr(const std::optional<Value>& v, int64_t dflt) { return (v && v->is_integral()) ? v->as_int() : dflt; }
 
 // [start, end) code point range of Python's s[start:end] for the optional start/end arguments.
 void SubRange(int64_t len, const std::optional<Value>& sv, const std::optional<Value>& ev, int64_t* b, int64_t* e) {
@@ -137,8 +133,8 @@ Result<Value> StrJust(const Value& self, CallArgs& a, const char* fn, int mode) 
   int64_t w = std::min<int64_t>(p[0]->as_int(), 1 << 20);
   if (w <= n) return self;
   int64_t pad = w - n, left = 0;
-  if (mode == 0) left = pad;                             // rjust
-  if (mode == 2) left = pad / 2 + (pad & w & 1);         // center, CPython's rounding
+  if (mode == 0) left = pad;                      // rjust
+  if (mode == 2) left = pad / 2 + (pad & w & 1);  // center, CPython's rounding
   std::string out;
   for (int64_t i = 0; i < left; ++i) out += fill;
   out += s;
@@ -243,10 +239,10 @@ Result<Value> StrSplitLinesM(Interp&, const Value& self, CallArgs& a) {
   return StrList(StrSplitLines(self.str(), p[0] && Truthy(*p[0])));
 }
 
-#define QS_STR0(expr)                                                         \
-  [](Interp&, const Value& self, CallArgs& a) -> Result<Value> {              \
+#define QS_STR0(expr)                                                                  \
+  [](Interp&, const Value& self, CallArgs& a) -> Result<Value> {                       \
     if (!a.pos.empty() || !a.kw.empty()) return InvalidArgument("takes no arguments"); \
-    return Value(expr);                                                       \
+    return Value(expr);                                                                \
   }
 
 const std::unordered_map<std::string, MethodFn>& StrMethods() {
@@ -300,6 +296,7 @@ Value View(std::vector<Value> items, ListData::View kind) {
   auto l = std::make_shared<ListData>();
   l->items = std::move(items);
   l->view = kind;
+  for (const auto& x : l->items) l->depth = std::max(l->depth, NestDepth(x) + 1);
   return Value(std::shared_ptr<const ListData>(std::move(l)));
 }
 
@@ -411,10 +408,8 @@ Result<Value> LoopAttr(const Value& loop, const std::string& name) {
   if (name == "length") return Value(n);
   if (name == "depth0") return Value(l.depth0);
   if (name == "depth") return Value(l.depth0 + 1);
-  if (name == "previtem")
-    return i > 0 ? (*l.items)[i - 1] : Value::Undefined("there is no previous item");
-  if (name == "nextitem")
-    return i + 1 < n ? (*l.items)[i + 1] : Value::Undefined("there is no next item");
+  if (name == "previtem") return i > 0 ? (*l.items)[i - 1] : Value::Undefined("there is no previous item");
+  if (name == "nextitem") return i + 1 < n ? (*l.items)[i + 1] : Value::Undefined("there is no next item");
   if (name == "cycle" || name == "changed") {
     bool unsafe;
     return Value(FindMethod(loop, name, &unsafe));

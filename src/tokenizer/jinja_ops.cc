@@ -89,7 +89,8 @@ Result<Value> BinaryOp(const std::string& op, const Value& a, const Value& b, co
       return Value::MakeList(std::move(items), a.list().is_tuple);
     }
     if (a.is_string() || (a.is_list() && a.list().view == ListData::View::kNone))
-      return InvalidArgument("can only concatenate " + TypeName(a) + " (not \"" + TypeName(b) + "\") to " + TypeName(a));
+      return InvalidArgument("can only concatenate " + TypeName(a) + " (not \"" + TypeName(b) + "\") to " +
+                             TypeName(a));
     return Unsupported("+", a, b);
   }
   if (op == "-") {
@@ -187,14 +188,16 @@ Result<bool> Contains(const Value& hay, const Value& needle) {
     case Value::Kind::kDict:
       if (!IsHashable(needle)) return InvalidArgument("unhashable type: '" + TypeName(needle) + "'");
       return hay.dict().Find(needle) != nullptr;
-    case Value::Kind::kUndefined: return false;
+    case Value::Kind::kUndefined:
+      return false;
     case Value::Kind::kIterator: {
       IterData* it = hay.iter();
       while (it->pos < it->items.size())
         if (PyEquals(it->items[it->pos++], needle)) return true;
       return false;
     }
-    default: return InvalidArgument("argument of type '" + TypeName(hay) + "' is not iterable");
+    default:
+      return InvalidArgument("argument of type '" + TypeName(hay) + "' is not iterable");
   }
 }
 
@@ -240,9 +243,7 @@ Result<Value> SliceValue(const Value& obj, const Value& start_v, const Value& st
   return Value::MakeList(std::move(items), obj.list().is_tuple);
 }
 
-static std::string ObjDesc(const Value& obj) {
-  return obj.is_none() ? "None" : TypeName(obj) + " object";
-}
+static std::string ObjDesc(const Value& obj) { return obj.is_none() ? "None" : TypeName(obj) + " object"; }
 
 static Value NoAttr(const Value& obj, const std::string& name) {
   return Value::Undefined("'" + ObjDesc(obj) + "' has no attribute '" + name + "'");
@@ -324,10 +325,14 @@ Result<Value> Interp::GetItem(const Value& obj, const Value& key) {
 static Result<std::string> FormatOne(char conv, const Value& v, int prec) {
   char buf[512];
   switch (conv) {
-    case 's': return Str(v);
+    case 's':
+      return Str(v);
     case 'r':
-    case 'a': return Repr(v);
-    case 'd': case 'i': case 'u': {
+    case 'a':
+      return Repr(v);
+    case 'd':
+    case 'i':
+    case 'u': {
       if (v.is_integral()) return std::to_string(v.as_int());
       if (v.is_float()) {
         double d = std::trunc(v.as_float());
@@ -336,14 +341,25 @@ static Result<std::string> FormatOne(char conv, const Value& v, int prec) {
       }
       return InvalidArgument(std::string("%") + conv + " format: a real number is required, not " + TypeName(v));
     }
-    case 'x': case 'X': case 'o': {
-      if (!v.is_integral()) return InvalidArgument(std::string("%") + conv + " format: an integer is required, not " + TypeName(v));
+    case 'x':
+    case 'X':
+    case 'o': {
+      if (!v.is_integral())
+        return InvalidArgument(std::string("%") + conv + " format: an integer is required, not " + TypeName(v));
       int64_t x = v.as_int();
-      std::snprintf(buf, sizeof buf, conv == 'x' ? "%llx" : conv == 'X' ? "%llX" : "%llo",
+      std::snprintf(buf, sizeof buf,
+                    conv == 'x'   ? "%llx"
+                    : conv == 'X' ? "%llX"
+                                  : "%llo",
                     static_cast<unsigned long long>(x < 0 ? -x : x));
       return std::string(x < 0 ? "-" : "") + buf;
     }
-    case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': {
+    case 'f':
+    case 'F':
+    case 'e':
+    case 'E':
+    case 'g':
+    case 'G': {
       if (!v.is_number()) return InvalidArgument("must be real number, not " + TypeName(v));
       char f[8] = {'%', '.', '*', conv, 0};
       std::snprintf(buf, sizeof buf, f, prec < 0 ? 6 : std::min(prec, 100), v.as_float());
@@ -358,7 +374,8 @@ static Result<std::string> FormatOne(char conv, const Value& v, int prec) {
       }
       return InvalidArgument("%c requires int or char");
     }
-    default: return InvalidArgument(std::string("unsupported format character '") + conv + "'");
+    default:
+      return InvalidArgument(std::string("unsupported format character '") + conv + "'");
   }
 }
 
@@ -401,7 +418,8 @@ Result<std::string> PercentFormat(const std::string& fmt, const Value& args) {
     for (; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i) width = std::min(width * 10 + (fmt[i] - '0'), 100000);
     if (i < fmt.size() && fmt[i] == '.') {
       prec = 0;
-      for (++i; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i) prec = std::min(prec * 10 + (fmt[i] - '0'), 100000);
+      for (++i; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i)
+        prec = std::min(prec * 10 + (fmt[i] - '0'), 100000);
     }
     while (i < fmt.size() && (fmt[i] == 'h' || fmt[i] == 'l' || fmt[i] == 'L')) ++i;
     if (i >= fmt.size()) return InvalidArgument("incomplete format");

@@ -19,7 +19,9 @@ Result<std::vector<std::optional<Value>>> BindArgs(const CallArgs& args, const c
     return InvalidArgument(std::string(fn) + "() takes at most " + std::to_string(n.size()) + " argument(s) (" +
                            std::to_string(args.pos.size()) + " given)");
   for (size_t i = 0; i < args.pos.size(); ++i) out[i] = args.pos[i];
-  for (const auto& [k, v] : args.kw) {
+  for (const auto& kv : args.kw) {
+    const std::string& k = kv.first;
+    const Value& v = kv.second;
     auto it = std::find_if(n.begin(), n.end(), [&](const char* x) { return k == x; });
     if (it == n.end()) return InvalidArgument(std::string(fn) + "() got an unexpected keyword argument '" + k + "'");
     size_t i = static_cast<size_t>(it - n.begin());
@@ -49,7 +51,7 @@ Result<bool> Parity(const Value& v, int want) {
   return (v.as_int() & 1) == want;
 }
 
-#define QS_TEST(expr) [](Interp & in, const Value& v, CallArgs& a) -> Result<bool> { return expr; }
+#define QS_TEST(expr) [](Interp& in, const Value& v, CallArgs& a) -> Result<bool> { return expr; }
 
 template <const char* Op>
 Result<bool> Cmp(Interp&, const Value& v, CallArgs& a) {
@@ -118,12 +120,21 @@ const std::unordered_map<std::string, TestFn>& Tests() {
          QS_ASSIGN_OR_RETURN(auto p, BindArgs(a, "in", {"seq"}, 1));
          return Contains(*p[0], v);
        }},
-      {"==", Cmp<kEq>}, {"eq", Cmp<kEq>}, {"equalto", Cmp<kEq>},
-      {"!=", Cmp<kNe>}, {"ne", Cmp<kNe>},
-      {">", Cmp<kGt>}, {"gt", Cmp<kGt>}, {"greaterthan", Cmp<kGt>},
-      {">=", Cmp<kGe>}, {"ge", Cmp<kGe>},
-      {"<", Cmp<kLt>}, {"lt", Cmp<kLt>}, {"lessthan", Cmp<kLt>},
-      {"<=", Cmp<kLe>}, {"le", Cmp<kLe>},
+      {"==", Cmp<kEq>},
+      {"eq", Cmp<kEq>},
+      {"equalto", Cmp<kEq>},
+      {"!=", Cmp<kNe>},
+      {"ne", Cmp<kNe>},
+      {">", Cmp<kGt>},
+      {"gt", Cmp<kGt>},
+      {"greaterthan", Cmp<kGt>},
+      {">=", Cmp<kGe>},
+      {"ge", Cmp<kGe>},
+      {"<", Cmp<kLt>},
+      {"lt", Cmp<kLt>},
+      {"lessthan", Cmp<kLt>},
+      {"<=", Cmp<kLe>},
+      {"le", Cmp<kLe>},
   };
   return *m;
 }
@@ -164,8 +175,7 @@ Result<Value> GRange(Interp&, CallArgs& a) {
   __int128 n = step > 0 ? (static_cast<__int128>(stop) - start + step - 1) / step
                         : (static_cast<__int128>(start) - stop - step - 1) / (-step);
   if (n < 0) n = 0;
-  if (n > kMaxRange)
-    return OutOfRange("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+  if (n > kMaxRange) return OutOfRange("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   std::vector<Value> items;
   items.reserve(static_cast<size_t>(n));
   for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) items.emplace_back(start + i * step);

@@ -76,14 +76,12 @@ size_t CodePointCount(std::string_view s) {
   return n;
 }
 
-size_t CodePointIndex(std::string_view s, size_t byte_offset) {
-  return CodePointCount(s.substr(0, byte_offset));
-}
+size_t CodePointIndex(std::string_view s, size_t byte_offset) { return CodePointCount(s.substr(0, byte_offset)); }
 
 bool PyIsSpace(char32_t c) {
   if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
-  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
-         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 static utf8proc_category_t Cat(char32_t c) {
@@ -94,9 +92,14 @@ static utf8proc_category_t Cat(char32_t c) {
 bool PyIsPrintable(char32_t c) {
   if (c == ' ') return true;
   switch (Cat(c)) {
-    case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS:
-    case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_ZL:
-    case UTF8PROC_CATEGORY_ZP: case UTF8PROC_CATEGORY_ZS:
+    case UTF8PROC_CATEGORY_CC:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_CS:
+    case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+    case UTF8PROC_CATEGORY_ZS:
       return false;
     default:
       return true;
@@ -125,8 +128,8 @@ bool IsIdentStart(char32_t c) {
 bool IsIdentContinue(char32_t c) {
   if (c < 0x80) return IsIdentStart(c) || (c >= '0' && c <= '9');
   auto k = Cat(c);
-  return IsIdentStart(c) || k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC ||
-         k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_PC;
+  return IsIdentStart(c) || k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ND ||
+         k == UTF8PROC_CATEGORY_PC;
 }
 
 // Simple (one-to-one) case mappings; Python's full mappings (e.g. 'ß'.upper() == 'SS') differ
@@ -269,8 +272,8 @@ std::vector<std::string> StrSplitLines(std::string_view s, bool keepends) {
     size_t eol = 0;
     if (c == '\r' && i + 1 < n && cps[i + 1] == '\n') {
       eol = 2;
-    } else if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) ||
-               c == 0x85 || c == 0x2028 || c == 0x2029) {
+    } else if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 ||
+               c == 0x2028 || c == 0x2029) {
       eol = 1;
     }
     if (eol) {

@@ -14,22 +14,48 @@ Value Value::MakeList(std::vector<Value> items, bool tuple) {
   auto l = std::make_shared<ListData>();
   l->items = std::move(items);
   l->is_tuple = tuple;
+  for (const auto& x : l->items) l->depth = std::max(l->depth, NestDepth(x) + 1);
   return Value(std::shared_ptr<const ListData>(std::move(l)));
 }
 
 Value Value::MakeDict(DictData d) {
+  d.depth = 1;
+  for (const auto& [k, v] : d.entries) d.depth = std::max({d.depth, NestDepth(k) + 1, NestDepth(v) + 1});
   return Value(std::shared_ptr<const DictData>(std::make_shared<DictData>(std::move(d))));
+}
+
+uint32_t NestDepth(const Value& v) {
+  switch (v.kind()) {
+    case Value::Kind::kList:
+      return v.list().depth;
+    case Value::Kind::kDict:
+      return v.dict().depth;
+    case Value::Kind::kIterator: {
+      uint32_t d = 1;
+      for (const auto& x : v.iter()->items) d = std::max(d, NestDepth(x) + 1);
+      return d;
+    }
+    default:
+      return 0;
+  }
 }
 
 const void* Value::identity() const {
   switch (kind()) {
-    case Kind::kList: return list_ptr().get();
-    case Kind::kDict: return &dict();
-    case Kind::kNamespace: return ns();
-    case Kind::kCallable: return callable();
-    case Kind::kIterator: return iter();
-    case Kind::kLoop: return loop();
-    default: return nullptr;
+    case Kind::kList:
+      return list_ptr().get();
+    case Kind::kDict:
+      return &dict();
+    case Kind::kNamespace:
+      return ns();
+    case Kind::kCallable:
+      return callable();
+    case Kind::kIterator:
+      return iter();
+    case Kind::kLoop:
+      return loop();
+    default:
+      return nullptr;
   }
 }
 
@@ -80,24 +106,39 @@ void NamespaceData::Set(const std::string& name, Value v) {
 
 std::string TypeName(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return "Undefined";
-    case Value::Kind::kNone: return "NoneType";
-    case Value::Kind::kBool: return "bool";
-    case Value::Kind::kInt: return "int";
-    case Value::Kind::kFloat: return "float";
-    case Value::Kind::kString: return "str";
+    case Value::Kind::kUndefined:
+      return "Undefined";
+    case Value::Kind::kNone:
+      return "NoneType";
+    case Value::Kind::kBool:
+      return "bool";
+    case Value::Kind::kInt:
+      return "int";
+    case Value::Kind::kFloat:
+      return "float";
+    case Value::Kind::kString:
+      return "str";
     case Value::Kind::kList:
       switch (v.list().view) {
-        case ListData::View::kKeys: return "dict_keys";
-        case ListData::View::kValues: return "dict_values";
-        case ListData::View::kItems: return "dict_items";
-        default: return v.list().is_tuple ? "tuple" : "list";
+        case ListData::View::kKeys:
+          return "dict_keys";
+        case ListData::View::kValues:
+          return "dict_values";
+        case ListData::View::kItems:
+          return "dict_items";
+        default:
+          return v.list().is_tuple ? "tuple" : "list";
       }
-    case Value::Kind::kDict: return "dict";
-    case Value::Kind::kNamespace: return "Namespace";
-    case Value::Kind::kCallable: return "function";
-    case Value::Kind::kIterator: return "generator";
-    case Value::Kind::kLoop: return "LoopContext";
+    case Value::Kind::kDict:
+      return "dict";
+    case Value::Kind::kNamespace:
+      return "Namespace";
+    case Value::Kind::kCallable:
+      return "function";
+    case Value::Kind::kIterator:
+      return "generator";
+    case Value::Kind::kLoop:
+      return "LoopContext";
   }
   return "object";
 }
@@ -105,14 +146,22 @@ std::string TypeName(const Value& v) {
 bool Truthy(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return false;
-    case Value::Kind::kBool: return v.as_bool();
-    case Value::Kind::kInt: return v.as_int() != 0;
-    case Value::Kind::kFloat: return v.as_float() != 0.0;
-    case Value::Kind::kString: return !v.str().empty();
-    case Value::Kind::kList: return !v.list().items.empty();
-    case Value::Kind::kDict: return !v.dict().entries.empty();
-    default: return true;
+    case Value::Kind::kNone:
+      return false;
+    case Value::Kind::kBool:
+      return v.as_bool();
+    case Value::Kind::kInt:
+      return v.as_int() != 0;
+    case Value::Kind::kFloat:
+      return v.as_float() != 0.0;
+    case Value::Kind::kString:
+      return !v.str().empty();
+    case Value::Kind::kList:
+      return !v.list().items.empty();
+    case Value::Kind::kDict:
+      return !v.dict().entries.empty();
+    default:
+      return true;
   }
 }
 
@@ -195,12 +244,18 @@ static std::string LoopRepr(const LoopData& l) {
 
 std::string Repr(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return "Undefined";
-    case Value::Kind::kNone: return "None";
-    case Value::Kind::kBool: return v.as_bool() ? "True" : "False";
-    case Value::Kind::kInt: return std::to_string(v.as_int());
-    case Value::Kind::kFloat: return FormatFloat(v.as_float());
-    case Value::Kind::kString: return ReprString(v.str());
+    case Value::Kind::kUndefined:
+      return "Undefined";
+    case Value::Kind::kNone:
+      return "None";
+    case Value::Kind::kBool:
+      return v.as_bool() ? "True" : "False";
+    case Value::Kind::kInt:
+      return std::to_string(v.as_int());
+    case Value::Kind::kFloat:
+      return FormatFloat(v.as_float());
+    case Value::Kind::kString:
+      return ReprString(v.str());
     case Value::Kind::kList: {
       const auto& l = v.list();
       std::string out = l.is_tuple ? "(" : "[";
@@ -224,6 +279,12 @@ std::string Repr(const Value& v) {
       return out + "}";
     }
     case Value::Kind::kNamespace: {
+      // Namespaces are mutable and may contain themselves; like CPython's dict repr, a dict
+      // already being printed shows as {...}.
+      thread_local std::vector<const NamespaceData*> active;
+      if (std::find(active.begin(), active.end(), v.ns()) != active.end()) return "<Namespace {...}>";
+      if (active.size() >= kMaxValueDepth) return "<Namespace {...}>";
+      active.push_back(v.ns());
       std::string out = "<Namespace {";
       bool first = true;
       for (const auto& [k, val] : v.ns()->attrs) {
@@ -231,11 +292,15 @@ std::string Repr(const Value& v) {
         first = false;
         out += ReprString(k) + ": " + Repr(val);
       }
+      active.pop_back();
       return out + "}>";
     }
-    case Value::Kind::kCallable: return v.callable()->Repr();
-    case Value::Kind::kIterator: return "<generator object>";
-    case Value::Kind::kLoop: return LoopRepr(*v.loop());
+    case Value::Kind::kCallable:
+      return v.callable()->Repr();
+    case Value::Kind::kIterator:
+      return "<generator object>";
+    case Value::Kind::kLoop:
+      return LoopRepr(*v.loop());
   }
   return "";
 }
@@ -254,8 +319,10 @@ bool PyEquals(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return true;
-    case Value::Kind::kString: return a.str() == b.str();
+    case Value::Kind::kNone:
+      return true;
+    case Value::Kind::kString:
+      return a.str() == b.str();
     case Value::Kind::kList: {
       const auto& x = a.list();
       const auto& y = b.list();
@@ -274,7 +341,8 @@ bool PyEquals(const Value& a, const Value& b) {
       }
       return true;
     }
-    default: return a.identity() == b.identity();
+    default:
+      return a.identity() == b.identity();
   }
 }
 
@@ -293,27 +361,31 @@ Result<bool> PyLess(const Value& a, const Value& b) {
     }
     return x.size() < y.size();
   }
-  return InvalidArgument("'<' not supported between instances of '" + TypeName(a) + "' and '" +
-                         TypeName(b) + "'");
+  return InvalidArgument("'<' not supported between instances of '" + TypeName(a) + "' and '" + TypeName(b) + "'");
 }
 
 bool IsHashable(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kDict: return false;
+    case Value::Kind::kDict:
+      return false;
     case Value::Kind::kList:
       if (!v.list().is_tuple) return false;
       for (const auto& x : v.list().items)
         if (!IsHashable(x)) return false;
       return true;
-    case Value::Kind::kNamespace: return false;
-    default: return true;
+    case Value::Kind::kNamespace:
+      return false;
+    default:
+      return true;
   }
 }
 
 Result<std::vector<Value>> Iterate(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return std::vector<Value>{};
-    case Value::Kind::kList: return v.list().items;
+    case Value::Kind::kUndefined:
+      return std::vector<Value>{};
+    case Value::Kind::kList:
+      return v.list().items;
     case Value::Kind::kDict: {
       std::vector<Value> keys;
       keys.reserve(v.dict().entries.size());
@@ -337,48 +409,69 @@ Result<std::vector<Value>> Iterate(const Value& v) {
       it->pos = it->items.size();
       return rest;
     }
-    default: return InvalidArgument("'" + TypeName(v) + "' object is not iterable");
+    default:
+      return InvalidArgument("'" + TypeName(v) + "' object is not iterable");
   }
 }
 
 Result<int64_t> Length(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return int64_t{0};
-    case Value::Kind::kString: return static_cast<int64_t>(CodePointCount(v.str()));
-    case Value::Kind::kList: return static_cast<int64_t>(v.list().items.size());
-    case Value::Kind::kDict: return static_cast<int64_t>(v.dict().entries.size());
-    default: return InvalidArgument("object of type '" + TypeName(v) + "' has no len()");
+    case Value::Kind::kUndefined:
+      return int64_t{0};
+    case Value::Kind::kString:
+      return static_cast<int64_t>(CodePointCount(v.str()));
+    case Value::Kind::kList:
+      return static_cast<int64_t>(v.list().items.size());
+    case Value::Kind::kDict:
+      return static_cast<int64_t>(v.dict().entries.size());
+    default:
+      return InvalidArgument("object of type '" + TypeName(v) + "' has no len()");
   }
 }
 
-Value FromJson(const nlohmann::ordered_json& j) {
+static Result<Value> FromJsonAt(const nlohmann::ordered_json& j, uint32_t depth) {
+  if (depth > kMaxValueDepth) return InvalidArgument("JSON input nested too deeply");
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return Value::None();
-    case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::null:
+      return Value::None();
+    case nlohmann::ordered_json::value_t::boolean:
+      return Value(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return Value(j.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned: {
       uint64_t u = j.get<uint64_t>();
       // Python ints are unbounded; past int64 we fall back to a float.
       if (u <= static_cast<uint64_t>(INT64_MAX)) return Value(static_cast<int64_t>(u));
       return Value(static_cast<double>(u));
     }
-    case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
-    case nlohmann::ordered_json::value_t::string: return Value(j.get_ref<const std::string&>());
+    case nlohmann::ordered_json::value_t::number_float:
+      return Value(j.get<double>());
+    case nlohmann::ordered_json::value_t::string:
+      return Value(j.get_ref<const std::string&>());
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
       items.reserve(j.size());
-      for (const auto& x : j) items.push_back(FromJson(x));
+      for (const auto& x : j) {
+        QS_ASSIGN_OR_RETURN(Value v, FromJsonAt(x, depth + 1));
+        items.push_back(std::move(v));
+      }
       return Value::MakeList(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
       DictData d;
       d.entries.reserve(j.size());
-      for (auto it = j.begin(); it != j.end(); ++it) d.Set(Value(it.key()), FromJson(it.value()));
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        QS_ASSIGN_OR_RETURN(Value v, FromJsonAt(it.value(), depth + 1));
+        d.Set(Value(it.key()), std::move(v));
+      }
       return Value::MakeDict(std::move(d));
     }
-    default: return Value::None();
+    default:
+      return Value::None();
   }
 }
+
+Result<Value> FromJson(const nlohmann::ordered_json& j) { return FromJsonAt(j, 1); }
 
 // json.encoder's string escaping (C accelerated encoder, same output).
 static void JsonQuote(std::string_view s, bool ensure_ascii, std::string* out) {
@@ -388,14 +481,29 @@ static void JsonQuote(std::string_view s, bool ensure_ascii, std::string* out) {
     char32_t c = DecodeUtf8(s, &i);
     char buf[16];
     switch (c) {
-      case '"': *out += "\\\""; continue;
-      case '\\': *out += "\\\\"; continue;
-      case '\n': *out += "\\n"; continue;
-      case '\r': *out += "\\r"; continue;
-      case '\t': *out += "\\t"; continue;
-      case '\b': *out += "\\b"; continue;
-      case '\f': *out += "\\f"; continue;
-      default: break;
+      case '"':
+        *out += "\\\"";
+        continue;
+      case '\\':
+        *out += "\\\\";
+        continue;
+      case '\n':
+        *out += "\\n";
+        continue;
+      case '\r':
+        *out += "\\r";
+        continue;
+      case '\t':
+        *out += "\\t";
+        continue;
+      case '\b':
+        *out += "\\b";
+        continue;
+      case '\f':
+        *out += "\\f";
+        continue;
+      default:
+        break;
     }
     if (c < 0x20 || (ensure_ascii && c >= 0x7F)) {
       if (c >= 0x10000) {
@@ -426,11 +534,21 @@ static Status JsonDump(const Value& v, const JsonDumpOptions& opt, int level, st
     for (int i = 0; i < lvl; ++i) *out += opt.indent;
   };
   switch (v.kind()) {
-    case Value::Kind::kNone: *out += "null"; return Status::Ok();
-    case Value::Kind::kBool: *out += v.as_bool() ? "true" : "false"; return Status::Ok();
-    case Value::Kind::kInt: *out += std::to_string(v.as_int()); return Status::Ok();
-    case Value::Kind::kFloat: *out += JsonFloat(v.as_float()); return Status::Ok();
-    case Value::Kind::kString: JsonQuote(v.str(), opt.ensure_ascii, out); return Status::Ok();
+    case Value::Kind::kNone:
+      *out += "null";
+      return Status::Ok();
+    case Value::Kind::kBool:
+      *out += v.as_bool() ? "true" : "false";
+      return Status::Ok();
+    case Value::Kind::kInt:
+      *out += std::to_string(v.as_int());
+      return Status::Ok();
+    case Value::Kind::kFloat:
+      *out += JsonFloat(v.as_float());
+      return Status::Ok();
+    case Value::Kind::kString:
+      JsonQuote(v.str(), opt.ensure_ascii, out);
+      return Status::Ok();
     case Value::Kind::kList: {
       const auto& items = v.list().items;
       if (v.list().view != ListData::View::kNone)

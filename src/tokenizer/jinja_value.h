@@ -32,12 +32,14 @@ struct ListData {
   // dict.keys()/values()/items() views: iterable like a list, but printed as
   // "dict_items([...])", not subscriptable and not JSON serializable (as in Python).
   enum class View : uint8_t { kNone, kKeys, kValues, kItems } view = View::kNone;
+  uint32_t depth = 1;  // nesting height (see NestDepth)
 };
 
 // A Python dict: insertion-ordered; string keys are indexed for lookup.
 struct DictData {
   std::vector<std::pair<Value, Value>> entries;
   std::unordered_map<std::string, size_t> str_index;
+  uint32_t depth = 1;  // nesting height, set by Value::MakeDict
 
   const Value* Find(const Value& key) const;
   const Value* FindStr(std::string_view key) const;
@@ -74,8 +76,18 @@ struct LoopData;
 class Value {
  public:
   enum class Kind : uint8_t {
-    kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kNamespace, kCallable,
-    kIterator, kLoop
+    kUndefined,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kList,
+    kDict,
+    kNamespace,
+    kCallable,
+    kIterator,
+    kLoop
   };
   struct UndefinedTag {
     std::string hint;  // why it is undefined, for error messages ("'x' is undefined")
@@ -83,22 +95,30 @@ class Value {
   struct NoneTag {};
 
   Value() : v_(UndefinedTag{}) {}
-  Value(bool b) : v_(b) {}                                   // NOLINT
-  Value(int64_t i) : v_(i) {}                                // NOLINT
-  Value(int i) : v_(static_cast<int64_t>(i)) {}              // NOLINT
-  Value(double d) : v_(d) {}                                 // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}                 // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}               // NOLINT
-  Value(std::string_view s) : v_(std::string(s)) {}          // NOLINT
+  Value(bool b) : v_(b) {}                                        // NOLINT
+  Value(int64_t i) : v_(i) {}                                     // NOLINT
+  Value(int i) : v_(static_cast<int64_t>(i)) {}                   // NOLINT
+  Value(double d) : v_(d) {}                                      // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}                      // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}                    // NOLINT
+  Value(std::string_view s) : v_(std::string(s)) {}               // NOLINT
   Value(std::shared_ptr<const ListData> l) : v_(std::move(l)) {}  // NOLINT
   Value(std::shared_ptr<const DictData> d) : v_(std::move(d)) {}  // NOLINT
-  Value(NamespaceData* ns) : v_(ns) {}                       // NOLINT
-  Value(std::shared_ptr<Callable> c) : v_(std::move(c)) {}   // NOLINT
-  Value(std::shared_ptr<IterData> it) : v_(std::move(it)) {}  // NOLINT
-  Value(std::shared_ptr<LoopData> l) : v_(std::move(l)) {}   // NOLINT
+  Value(NamespaceData* ns) : v_(ns) {}                            // NOLINT
+  Value(std::shared_ptr<Callable> c) : v_(std::move(c)) {}        // NOLINT
+  Value(std::shared_ptr<IterData> it) : v_(std::move(it)) {}      // NOLINT
+  Value(std::shared_ptr<LoopData> l) : v_(std::move(l)) {}        // NOLINT
 
-  static Value Undefined(std::string hint = {}) { Value v; v.v_ = UndefinedTag{std::move(hint)}; return v; }
-  static Value None() { Value v; v.v_ = NoneTag{}; return v; }
+  static Value Undefined(std::string hint = {}) {
+    Value v;
+    v.v_ = UndefinedTag{std::move(hint)};
+    return v;
+  }
+  static Value None() {
+    Value v;
+    v.v_ = NoneTag{};
+    return v;
+  }
   static Value MakeList(std::vector<Value> items, bool tuple = false);
   static Value MakeDict(DictData d);
 
@@ -137,8 +157,8 @@ class Value {
 
  private:
   std::variant<UndefinedTag, NoneTag, bool, int64_t, double, std::string, std::shared_ptr<const ListData>,
-               std::shared_ptr<const DictData>, NamespaceData*, std::shared_ptr<Callable>,
-               std::shared_ptr<IterData>, std::shared_ptr<LoopData>>
+               std::shared_ptr<const DictData>, NamespaceData*, std::shared_ptr<Callable>, std::shared_ptr<IterData>,
+               std::shared_ptr<LoopData>>
       v_;
 };
 
@@ -151,6 +171,11 @@ struct LoopData {
   std::vector<Value> last_changed;
   std::shared_ptr<Callable> recurse;  // set for `recursive` loops: loop(children)
 };
+
+// How deeply lists/dicts nest inside `v` (0 for scalars). Printing, comparing and freeing values
+// recurse this deep, so the interpreter refuses to build values nested beyond kMaxValueDepth.
+uint32_t NestDepth(const Value& v);
+inline constexpr uint32_t kMaxValueDepth = 512;
 
 // Python type name as in error messages: 'str', 'int', 'dict', 'NoneType', 'Undefined', ...
 std::string TypeName(const Value& v);
@@ -174,8 +199,9 @@ Result<std::vector<Value>> Iterate(const Value& v);
 // len(): error for values without a length.
 Result<int64_t> Length(const Value& v);
 
-// JSON (nlohmann ordered_json keeps key order, as Python's json.loads does).
-Value FromJson(const nlohmann::ordered_json& j);
+// JSON (nlohmann ordered_json keeps key order, as Python's json.loads does). Error for documents
+// nested deeper than kMaxValueDepth.
+Result<Value> FromJson(const nlohmann::ordered_json& j);
 
 struct JsonDumpOptions {
   bool ensure_ascii = false;

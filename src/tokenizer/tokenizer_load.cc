@@ -261,9 +261,16 @@ class TokenizerBuilder {
     // post-processor from add_bos_token / add_eos_token); otherwise tokenizer.json's template.
     std::vector<int32_t> tmpl_prefix, tmpl_suffix;
     QS_RETURN_IF_ERROR(TemplateIds(tj.value("post_processor", json()), name, &tmpl_prefix, &tmpl_suffix));
-    if (auto b = ConfigToken(cfg, "bos_token")) t->bos_id_ = t->TokenId(*b);
-    else if (!tmpl_prefix.empty()) t->bos_id_ = tmpl_prefix.front();
-    if (auto e = ConfigToken(cfg, "eos_token")) t->eos_id_ = t->TokenId(*e);
+    if (auto b = ConfigToken(cfg, "bos_token")) {
+      t->bos_id_ = t->TokenId(*b);
+      if (t->bos_id_ < 0) QS_LOG_WARN("%s: bos_token \"%s\" is not in the vocabulary", name.c_str(), b->c_str());
+    } else if (!tmpl_prefix.empty()) {
+      t->bos_id_ = tmpl_prefix.front();
+    }
+    if (auto e = ConfigToken(cfg, "eos_token")) {
+      t->eos_id_ = t->TokenId(*e);
+      if (t->eos_id_ < 0) QS_LOG_WARN("%s: eos_token \"%s\" is not in the vocabulary", name.c_str(), e->c_str());
+    }
     auto add_bos = ConfigBool(cfg, "add_bos_token"), add_eos = ConfigBool(cfg, "add_eos_token");
     t->prefix_ids_ = add_bos ? (*add_bos && t->bos_id_ >= 0 ? std::vector<int32_t>{t->bos_id_} : std::vector<int32_t>{})
                              : tmpl_prefix;

@@ -19,9 +19,7 @@ using json = nlohmann::ordered_json;
 
 std::string ChatFixtures() { return test::FixturesDir() + "/chat-templates"; }
 
-json LoadCases() {
-  return json::parse(test::ReadFileOrDie(ChatFixtures() + "/cases.json"));
-}
+json LoadCases() { return json::parse(test::ReadFileOrDie(ChatFixtures() + "/cases.json")); }
 
 ChatRenderOptions OptionsFor(const json& c) {
   ChatRenderOptions opt;
@@ -49,7 +47,9 @@ TEST(ChatTemplateFixtures, AllCasesRenderExactly) {
     if (r.value() == c["expected"].get<std::string>()) {
       ++passed;
     } else {
-      ADD_FAILURE() << id << "\n--- expected ---\n" << c["expected"].get<std::string>() << "\n--- got ---\n" << r.value();
+      ADD_FAILURE() << id << "\n--- expected ---\n"
+                    << c["expected"].get<std::string>() << "\n--- got ---\n"
+                    << r.value();
     }
   }
   std::printf("[ fixtures ] %d / %zu chat-template cases render byte-identically\n", passed, cases.size());
@@ -231,9 +231,11 @@ TEST(ChatTemplateCli, TemplateFileMatchesFixtures) {
 TEST(ChatTemplateCli, ModelDirectoryAndErrors) {
   if (!HaveBinary()) GTEST_SKIP() << "qiusuo binary not built";
   std::string dir = test::TempDir("chat-cli");
-  json cfg = {{"bos_token", {{"content", kBos}}}, {"eos_token", kEos},
-              {"chat_template", "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
-                                "{% if add_generation_prompt %}<gen>{% endif %}{{ eos_token }}"}};
+  json cfg = {{"bos_token", {{"content", kBos}}},
+              {"eos_token", kEos},
+              {"chat_template",
+               "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+               "{% if add_generation_prompt %}<gen>{% endif %}{{ eos_token }}"}};
   test::WriteFile(dir + "/tokenizer_config.json", cfg.dump());
   test::WriteFile(dir + "/m.json", kConversation.dump());
   std::string out;
@@ -243,9 +245,8 @@ TEST(ChatTemplateCli, ModelDirectoryAndErrors) {
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(out, std::string(kBos) + "<system>Be brief.<user>Hi<gen>" + kEos);
   test::WriteFile(dir + "/bad.jinja", "{% if %}");
-  rc = test::RunCommand(test::QiusuoBin() + " chat-template --template " + dir + "/bad.jinja --messages " + dir +
-                            "/m.json",
-                        &out);
+  rc = test::RunCommand(
+      test::QiusuoBin() + " chat-template --template " + dir + "/bad.jinja --messages " + dir + "/m.json", &out);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("line 1"), std::string::npos) << out;
 }

@@ -42,9 +42,9 @@ TEST(Jinja, WhitespaceControlAsTransformers) {
   EXPECT_EQ(Ok("A\n  {%- if true %}\n    B\n  {%- endif %}\nC"), "A    BC");
   EXPECT_EQ(Ok("A\n  {% if true -%}\n    B\n  {% endif -%}\nC"), "A\nB\nC");
   EXPECT_EQ(Ok("A\n  {%+ if true %}\nB\n  {% endif +%}\nC"), "A\n  B\n\nC");
-  EXPECT_EQ(Ok("A  {{ 'x' }}  \n  {{- 'y' -}}  \n  {{ 'z' }}\n"), "A  xy  z");
+  EXPECT_EQ(Ok("A  {{ 'x' }}  \n  {{- 'y' -}}  \n  {{ 'z' }}\n"), "A  xyz");
   EXPECT_EQ(Ok("A\n  {# c #}\nB"), "A\nB");
-  EXPECT_EQ(Ok("x\n"), "x");    // keep_trailing_newline=False drops one
+  EXPECT_EQ(Ok("x\n"), "x");  // keep_trailing_newline=False drops one
   EXPECT_EQ(Ok("x\n\n"), "x\n");
   EXPECT_EQ(Ok("a\r\nb\r{% if true %}\r\nc{% endif %}"), "a\nb\nc");
   EXPECT_EQ(Ok("{% raw %}{{ x }}{% endraw %}"), "{{ x }}");
@@ -69,7 +69,8 @@ TEST(Jinja, PythonSemantics) {
             "{'b': 2, 'a': 1}|[3, 1, 2]|(1,)|None|1.0|1e+20|2.5|-4|2");
   EXPECT_EQ(Ok("{{ d | tojson }}|{{ 'é\"' | tojson }}|{{ d | tojson(indent=2) }}"),
             "{\"b\": 2, \"a\": 1}|\"é\\\"\"|{\n  \"b\": 2,\n  \"a\": 1\n}");
-  EXPECT_EQ(Ok("{% for k, v in d.items() %}{{ k }}{{ v }}{% endfor %}|{{ d.get('z', 0) }}|{{ 'b' in d }}"), "b2a1|0|True");
+  EXPECT_EQ(Ok("{% for k, v in d.items() %}{{ k }}{{ v }}{% endfor %}|{{ d.get('z', 0) }}|{{ 'b' in d }}"),
+            "b2a1|0|True");
   EXPECT_EQ(Ok("{{ s.strip() }}|{{ s | trim }}|{{ 'A' ~ 1 ~ none }}|{{ 'x' if n else 'y' }}"), "pad|pad|A1None|y");
 }
 
@@ -80,7 +81,7 @@ TEST(Jinja, ScopingFollowsJinja2) {
             "3");
   EXPECT_EQ(Ok("{% macro m() %}{{ y }}{% endmacro %}{% set y = 1 %}{{ m() }}{% set y = 2 %}{{ m() }}"), "12");
   EXPECT_EQ(Ok("{% for x in l %}{{ loop.index }}{{ loop.first }}{{ loop.last }}{{ loop.length }} {% endfor %}"),
-            "1True False3 2False False3 3False True3 ");
+            "1TrueFalse3 2FalseFalse3 3FalseTrue3 ");
   EXPECT_EQ(Ok("{% for x in range(9) %}{% if x == 1 %}{% continue %}{% endif %}{% if x == 3 %}{% break %}{% endif %}"
                "{{ x }}{% endfor %}"),
             "02");
@@ -134,11 +135,33 @@ TEST(Jinja, DeepNestingIsAnErrorNotACrash) {
   std::string ifs;
   for (int i = 0; i < 5000; ++i) ifs += "{% if true %}";
   EXPECT_FALSE(R(ifs).ok());
-  std::string nots = "{{ " + [] { std::string s; for (int i = 0; i < 100000; ++i) s += "not "; return s; }() + "1 }}";
+  std::string nots = "{{ " + [] {
+    std::string s;
+    for (int i = 0; i < 100000; ++i) s += "not ";
+    return s;
+  }() + "1 }}";
   EXPECT_FALSE(R(nots).ok());
-  std::string filters = "{{ 1" + [] { std::string s; for (int i = 0; i < 100000; ++i) s += "|string"; return s; }() + " }}";
-  auto r = R(filters);  // a long (not deep) chain is fine or a clean error; never a crash
-  if (r.ok()) EXPECT_EQ(r.value(), "1");
+  std::string filters = "{{ 1" + [] {
+    std::string s;
+    for (int i = 0; i < 100000; ++i) s += "|string";
+    return s;
+  }() + " }}";
+  EXPECT_FALSE(R(filters).ok());  // 100000 nested filter applications: too deep
+  std::string sum = "{{ 1" + [] {
+    std::string s;
+    for (int i = 0; i < 100000; ++i) s += "+1";
+    return s;
+  }() + " }}";
+  EXPECT_FALSE(R(sum).ok());
+  // Values nested deeper than the limit (built one level per statement) are refused.
+  std::string nest = "{% set a = 1 %}";
+  for (int i = 0; i < 3000; ++i) nest += "{% set a = [a] %}";
+  EXPECT_NE(Err(nest).find("nested too deeply"), std::string::npos);
+  EXPECT_EQ(Ok("{% set ns = namespace() %}{% set ns.self = ns %}{{ ns }}"), "<Namespace {'self': <Namespace {...}>}>");
+  std::string deep_json = std::string(100000, '[') + std::string(100000, ']');
+  json v = kVars;
+  v["deep"] = json::parse(deep_json);
+  EXPECT_FALSE(R("{{ deep }}", v).ok());
 }
 
 TEST(Jinja, ArbitraryBytesNeverCrash) {
@@ -160,9 +183,15 @@ TEST(Jinja, ArbitraryBytesNeverCrash) {
     for (int k = 0; k < edits; ++k) {
       size_t pos = next() % (s.size() + 1);
       switch (next() % 3) {
-        case 0: s.insert(pos, 1, alphabet[next() % alphabet.size()]); break;
-        case 1: if (pos < s.size()) s.erase(pos, 1); break;
-        default: if (pos < s.size()) s[pos] = static_cast<char>(next() % 256); break;
+        case 0:
+          s.insert(pos, 1, alphabet[next() % alphabet.size()]);
+          break;
+        case 1:
+          if (pos < s.size()) s.erase(pos, 1);
+          break;
+        default:
+          if (pos < s.size()) s[pos] = static_cast<char>(next() % 256);
+          break;
       }
     }
     (void)R(s, kVars, lim);
@@ -182,9 +211,9 @@ TEST(Jinja, OneTemplateRendersConcurrently) {
       v["messages"].push_back({{"role", "user"}, {"content", std::to_string(i)}});
       for (int k = 0; k < 200; ++k) {
         auto r = t->RenderJson(v);
-        if (r.ok() && r.value() == "<system:S><user:Hi 你好><assistant:<think>x</think>Yo><user:" +
-                                       std::to_string(i) + ">4null")
-          ++good;
+        const std::string want =
+            "<system:S><user:Hi 你好><assistant:<think>x</think>Yo><user:" + std::to_string(i) + ">4null";
+        if (r.ok() && r.value() == want) ++good;
       }
     });
   }
