@@ -6,6 +6,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "quant/fp16.h"
+#include "quant/quant.h"
 
 namespace qs {
 
@@ -45,6 +46,18 @@ void DecodeRowRange(const WeightMatrix& w, int64_t row, int64_t c0, int64_t n, f
         int64_t c = c0 + i;
         out[i] = table[p[c]] * srow[c / w.block_cols];
       }
+      return;
+    }
+    case DType::kGgmlBlock: {
+      // Blocks span the row, so decode it whole (bit-exact with ggml's dequantize_row_*).
+      if (c0 == 0 && n == w.cols) {
+        QS_CHECK(DequantizeRow(w.qtype, p, out, w.cols).ok());
+        return;
+      }
+      thread_local std::vector<float> row;
+      if (static_cast<int64_t>(row.size()) < w.cols) row.resize(static_cast<size_t>(w.cols));
+      QS_CHECK(DequantizeRow(w.qtype, p, row.data(), w.cols).ok());
+      std::memcpy(out, row.data() + c0, static_cast<size_t>(n) * 4);
       return;
     }
     default:

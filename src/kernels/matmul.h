@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tensor/dtype.h"
+#include "tensor/ggml_type.h"
 
 namespace qs {
 
@@ -23,6 +24,8 @@ struct WeightMatrix {
   // (DeepSeek-V3 release: weight = fp8 * weight_scale_inv, 128x128 blocks).
   const float* scale_inv = nullptr;
   int64_t block_rows = 128, block_cols = 128, scale_cols = 0;
+  // kGgmlBlock only: the ggml block format of every row (rows are whole blocks, GGUF layout).
+  GgmlType qtype = GgmlType::F32;
 
   bool valid() const { return data != nullptr; }
   // A view of rows [r0, r0+n). FP8 blocks must stay aligned, so r0 % block_rows == 0 unless

@@ -23,6 +23,7 @@ const char* DTypeName(DType t) {
     case DType::kU8: return "U8";
     case DType::kI8: return "I8";
     case DType::kF64: return "F64";
+    case DType::kGgmlBlock: return "ggml-block";
     default: return "unknown";
   }
 }

@@ -19,6 +19,7 @@ enum class DType : uint8_t {
   kU8,
   kI8,
   kF64,
+  kGgmlBlock,  // a ggml block-quantized format (Q4_0, Q6_K, ...); the GgmlType travels beside it
   kUnknown,
 };
 
