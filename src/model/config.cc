@@ -128,6 +128,12 @@ static Result<ModelConfig> ParseModelConfigImpl(const std::string& text, const s
     c.eos_token_id = r.Int("eos_token_id", -1);
   }
 
+  c.head_dim = r.Int("head_dim", 0);
+  // Qwen2's q/k/v projections always carry a bias (modeling_qwen2: bias=True); Llama's only with
+  // attention_bias.
+  c.attention_bias = r.Bool("attention_bias", c.architecture == "Qwen2ForCausalLM" || c.model_type == "qwen2");
+  if (r.Bool("mlp_bias", false)) r.Fail("key 'mlp_bias' true is not supported (no released DeepSeek/Qwen/Llama model uses it)");
+
   c.q_lora_rank = r.Int("q_lora_rank", 0);
   c.kv_lora_rank = r.Int("kv_lora_rank", 0);
   c.qk_nope_head_dim = r.Int("qk_nope_head_dim", 0);
@@ -214,7 +220,12 @@ static Result<ModelConfig> ParseModelConfigImpl(const std::string& text, const s
     }
   }
   QS_RETURN_IF_ERROR(r.status());
+  if (c.head_dim == 0 && c.num_attention_heads > 0) c.head_dim = c.hidden_size / c.num_attention_heads;
+  QS_RETURN_IF_ERROR(ValidateModelConfig(c, file));
+  return c;
+}
 
+Status ValidateModelConfig(const ModelConfig& c, const std::string& file) {
   // Consistency: everything the forward pass will index by must be sane.
   auto bad = [&](const std::string& m) { return InvalidArgument(file + ": inconsistent config: " + m); };
   auto pos = [&](const char* name, int64_t v, int64_t max) -> Status {
@@ -270,7 +281,18 @@ static Result<ModelConfig> ParseModelConfigImpl(const std::string& text, const s
   if ((c.rope.scaling == RopeScaling::kLinear || c.rope.scaling == RopeScaling::kLlama3) && !(c.rope.factor > 0))
     return bad("rope_scaling.factor must be positive");
   if (c.fp8 && (c.fp8_block_rows > 1 << 16 || c.fp8_block_cols > 1 << 16)) return bad("fp8 block size too large");
-  return c;
+  if (!c.is_mla()) {
+    QS_RETURN_IF_ERROR(pos("head_dim", c.head_dim, 1 << 12));
+    if (c.head_dim % 2) return bad("head_dim must be even (rope rotates pairs)");
+  }
+  if (!c.rope.freq_divisors.empty()) {
+    const int64_t rd = c.is_mla() ? c.qk_rope_head_dim : c.head_dim;
+    if (static_cast<int64_t>(c.rope.freq_divisors.size()) != rd / 2)
+      return bad("rope_freqs has " + std::to_string(c.rope.freq_divisors.size()) + " entries, expected " + std::to_string(rd / 2));
+    for (float f : c.rope.freq_divisors)
+      if (!(f > 0) || !(f < 1e30f)) return bad("rope_freqs entries must be positive and finite");
+  }
+  return Status::Ok();
 }
 
 Result<ModelConfig> LoadModelConfig(const std::string& path) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
@@ -21,6 +22,9 @@ struct RopeConfig {
   double beta_fast = 32.0, beta_slow = 1.0;
   double mscale = 1.0, mscale_all_dim = 0.0;
   double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
+  // GGUF llama3 scaling: llama.cpp's `rope_freqs.weight` divisors (one per frequency pair), used
+  // instead of the formula when non-empty.
+  std::vector<float> freq_divisors;
 };
 
 struct ModelConfig {
@@ -37,6 +41,13 @@ struct ModelConfig {
   double rms_norm_eps = 1e-6;
   bool tie_word_embeddings = false;
   int64_t bos_token_id = -1, eos_token_id = -1;
+
+  // Dense GQA attention (Qwen2 / Llama: R1-Distill, DeepSeek-LLM, DeepSeek-Coder).
+  int64_t head_dim = 0;         // config `head_dim`, default hidden_size / num_attention_heads
+  bool attention_bias = false;  // q/k/v biases (Qwen2 always; Llama `attention_bias`)
+  // Rope pairs: false = half-split (HF Llama/Qwen2 layout), true = adjacent pairs (llama.cpp
+  // `llama` GGUFs, whose converter permuted the Q/K rows to that order). MLA always uses pairs.
+  bool rope_interleaved = false;
 
   // Multi-head Latent Attention (DeepSeek-V2 paper §2.1).
   int64_t q_lora_rank = 0;  // 0: plain q_proj (config null)
@@ -72,6 +83,9 @@ struct ModelConfig {
   }
   int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
 };
+
+// The consistency checks ParseModelConfig applies (also used for configs read from GGUF).
+Status ValidateModelConfig(const ModelConfig& c, const std::string& file);
 
 // Parses config.json text. `file` names the file in errors. Checks the values for consistency
 // (positive sizes, top-k within the expert count, groups dividing the experts, ...).

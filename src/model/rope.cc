@@ -25,6 +25,11 @@ Rope::Rope(const RopeConfig& cfg, int64_t dim) : dim_(dim) {
   std::vector<float> base(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i)
     base[i] = static_cast<float>(1.0 / std::pow(cfg.theta, static_cast<double>(2 * i) / static_cast<double>(dim)));
+  if (static_cast<int64_t>(cfg.freq_divisors.size()) == half) {
+    // llama.cpp's rope_freqs tensor (llama3 scaling precomputed by its converter): theta / divisor.
+    for (int64_t i = 0; i < half; ++i) inv_freq_[i] = base[i] / cfg.freq_divisors[static_cast<size_t>(i)];
+    return;
+  }
   switch (cfg.scaling) {
     case RopeScaling::kNone:
       inv_freq_ = base;
