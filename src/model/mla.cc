@@ -1,5 +1,6 @@
 #include "model/mla.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/thread_pool.h"
@@ -19,7 +20,17 @@ Result<MlaWeights> LoadMla(WeightSource& src, const std::string& p, const ModelC
   }
   QS_ASSIGN_OR_RETURN(w.kv_a, src.Matrix(p + "kv_a_proj_with_mqa.weight", c.kv_lora_rank + c.qk_rope_head_dim, c.hidden_size));
   QS_ASSIGN_OR_RETURN(w.kv_a_norm, src.Vector(p + "kv_a_layernorm.weight", c.kv_lora_rank));
-  QS_ASSIGN_OR_RETURN(w.kv_b, src.Matrix(p + "kv_b_proj.weight", H * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank));
+  const bool split = src.Has(p + "k_b_proj.weight") || src.Has(p + "v_b_proj.weight");
+  if (src.Has(p + "kv_b_proj.weight") || !split) {
+    QS_ASSIGN_OR_RETURN(w.kv_b, src.Matrix(p + "kv_b_proj.weight", H * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank));
+    if (split) {  // files with both carry the same numbers twice; the combined one is enough
+      src.MarkUsed(p + "k_b_proj.weight");
+      src.MarkUsed(p + "v_b_proj.weight");
+    }
+  } else {
+    QS_ASSIGN_OR_RETURN(w.k_b, src.Matrix3D(p + "k_b_proj.weight", H, c.kv_lora_rank, c.qk_nope_head_dim));
+    QS_ASSIGN_OR_RETURN(w.v_b, src.Matrix3D(p + "v_b_proj.weight", H, c.v_head_dim, c.kv_lora_rank));
+  }
   QS_ASSIGN_OR_RETURN(w.o, src.Matrix(p + "o_proj.weight", c.hidden_size, H * c.v_head_dim));
   return w;
 }
@@ -73,8 +84,16 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, int64
       float* qpe = qh + dn_;
       rope_.Apply(qpe, pos, RopeLayout::kInterleaved);
       float* ql = &qlat_[(t * H_ + h) * kv_lora_];
-      for (int64_t c = 0; c < kv_lora_; ++c) ql[c] = 0.f;
-      MatTVecAccumulate(w.kv_b, h * (dn_ + dv_), dn_, qh, ql);  // q_lat = W_UK_h^T q_nope
+      if (w.k_b.valid()) {  // q_lat = W_UK_h^T q_nope, with W_UK_h^T stored as rows
+        vrow.resize(static_cast<size_t>(std::max(kv_lora_, dn_)));
+        for (int64_t c = 0; c < kv_lora_; ++c) {
+          DecodeRow(w.k_b, h * kv_lora_ + c, vrow.data());
+          ql[c] = Dot(vrow.data(), qh, dn_);
+        }
+      } else {
+        for (int64_t c = 0; c < kv_lora_; ++c) ql[c] = 0.f;
+        MatTVecAccumulate(w.kv_b, h * (dn_ + dv_), dn_, qh, ql);  // q_lat = W_UK_h^T q_nope
+      }
       scores.resize(static_cast<size_t>(S));
       for (int64_t s = 0; s < S; ++s) {
         const float* kr = cache->k(layer, s);
@@ -84,9 +103,10 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, int64
       olat.assign(static_cast<size_t>(kv_lora_), 0.f);
       for (int64_t s = 0; s < S; ++s) Axpy(scores[s], cache->k(layer, s), olat.data(), kv_lora_);
       float* oh = &attn_[(t * H_ + h) * dv_];
-      vrow.resize(static_cast<size_t>(kv_lora_));
+      vrow.resize(static_cast<size_t>(std::max(kv_lora_, dn_)));
       for (int64_t d = 0; d < dv_; ++d) {  // o_h = W_UV_h o_lat
-        DecodeRow(w.kv_b, h * (dn_ + dv_) + dn_ + d, vrow.data());
+        if (w.v_b.valid()) DecodeRow(w.v_b, h * dv_ + d, vrow.data());
+        else DecodeRow(w.kv_b, h * (dn_ + dv_) + dn_ + d, vrow.data());
         oh[d] = Dot(vrow.data(), olat.data(), kv_lora_);
       }
     }

@@ -31,6 +31,9 @@ struct MlaWeights {
   WeightMatrix kv_a;      // [kv_lora + dr, hidden]
   std::vector<float> kv_a_norm;
   WeightMatrix kv_b;      // [H * (dn + dv), kv_lora]
+  // Or llama.cpp's split of kv_b (newer deepseek2 GGUFs): W_UK_h^T and W_UV_h per head.
+  WeightMatrix k_b;       // [H * kv_lora, dn]   (attn_k_b, ne {dn, kv_lora, H})
+  WeightMatrix v_b;       // [H * dv, kv_lora]   (attn_v_b, ne {kv_lora, dv, H})
   WeightMatrix o;         // [hidden, H * dv]
 };
 

@@ -36,8 +36,7 @@ Result<MoeWeights> LoadMoe(WeightSource& src, const std::string& p, const ModelC
   if (c.topk_method == TopkMethod::kNoauxTc) {
     QS_ASSIGN_OR_RETURN(w.bias, src.Vector(bias, c.n_routed_experts));
   } else if (src.Has(bias)) {
-    return InvalidArgument(src.checkpoint().FileOf(bias) + ": tensor '" + bias +
-                           "' is present but config.json's topk_method is " + ToString(c.topk_method) +
+    return InvalidArgument(src.Where(bias) + " is present but config.json's topk_method is " + ToString(c.topk_method) +
                            " (the correction bias belongs to noaux_tc)");
   }
   w.experts.resize(static_cast<size_t>(c.n_routed_experts));

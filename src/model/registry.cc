@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "io/checkpoint.h"
+#include "io/gguf.h"
+#include "model/gguf_config.h"
 
 namespace qs {
 
@@ -12,6 +14,8 @@ namespace {
 const ArchEntry kArchitectures[] = {
     {"DeepseekV3ForCausalLM", "deepseek_v3", MakeDeepSeekModel},
     {"DeepseekV2ForCausalLM", "deepseek_v2", MakeDeepSeekModel},
+    {"Qwen2ForCausalLM", "qwen2", MakeDenseModel},
+    {"LlamaForCausalLM", "llama", MakeDenseModel},
 };
 }  // namespace
 
@@ -33,7 +37,17 @@ std::string SupportedArchitectures() {
 Result<std::unique_ptr<Model>> LoadModel(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_directory(path, ec)) return NotFound(path + ": not a model directory (expected config.json + *.safetensors)");
+  if (fs::is_regular_file(path, ec)) {
+    // A single file: GGUF (metadata + tensors in one).
+    QS_ASSIGN_OR_RETURN(auto gguf, GgufFile::Open(path));
+    QS_ASSIGN_OR_RETURN(ModelConfig cfg, ConfigFromGguf(*gguf));
+    const ArchEntry* arch = FindArchitecture(cfg);
+    if (!arch) return Unsupported(path + ": architecture '" + cfg.architecture + "' is not supported");
+    QS_ASSIGN_OR_RETURN(auto src, WeightSource::FromGguf(std::move(gguf), cfg));
+    return arch->make(cfg, std::move(src));
+  }
+  if (!fs::is_directory(path, ec))
+    return NotFound(path + ": not a model directory (config.json + *.safetensors) or a .gguf file");
   const std::string cfg_path = (fs::path(path) / "config.json").string();
   if (!fs::exists(cfg_path, ec)) return NotFound(path + ": no config.json");
   QS_ASSIGN_OR_RETURN(ModelConfig cfg, LoadModelConfig(cfg_path));

@@ -26,5 +26,6 @@ std::string SupportedArchitectures();
 
 // Factories (one per file in src/model/arch/).
 Result<std::unique_ptr<Model>> MakeDeepSeekModel(const ModelConfig&, std::unique_ptr<WeightSource>);
+Result<std::unique_ptr<Model>> MakeDenseModel(const ModelConfig&, std::unique_ptr<WeightSource>);
 
 }  // namespace qs

@@ -2,72 +2,185 @@
 
 #include <cstring>
 
+#include "model/gguf_names.h"
+#include "quant/quant.h"
+
 namespace qs {
 
-Result<const TensorView*> WeightSource::Get(const std::string& name) {
-  const TensorView* t = ck_->Find(name);
-  if (!t) return NotFound("tensor '" + name + "' is missing from the checkpoint");
-  used_.insert(name);
-  return t;
+void WeightSource::Add(WeightTensor t) {
+  index_[t.name] = tensors_.size();
+  tensors_.push_back(std::move(t));
 }
 
-Result<WeightMatrix> WeightSource::Matrix(const std::string& name, int64_t rows, int64_t cols) {
-  QS_ASSIGN_OR_RETURN(const TensorView* t, Get(name));
-  const std::string where = ck_->FileOf(name) + ": tensor '" + name + "'";
-  if (t->shape.size() != 2 || t->shape[0] != rows || t->shape[1] != cols)
-    return InvalidArgument(where + " has shape " + ShapeToString(t->shape) + " but config.json implies [" +
-                           std::to_string(rows) + ", " + std::to_string(cols) + "]");
+WeightSource::WeightSource(std::unique_ptr<Checkpoint> ck, const ModelConfig& cfg) : ck_(std::move(ck)), cfg_(cfg) {
+  for (const auto& n : ck_->Names()) {
+    const TensorView* v = ck_->Find(n);
+    WeightTensor t;
+    t.name = n;
+    t.file = ck_->FileOf(n);
+    t.file_name = n;
+    t.dtype = v->dtype;
+    t.shape = v->shape;
+    t.data = v->data;
+    t.nbytes = v->nbytes;
+    Add(std::move(t));
+  }
+}
+
+Result<std::unique_ptr<WeightSource>> WeightSource::FromGguf(std::unique_ptr<GgufFile> gguf, const ModelConfig& cfg) {
+  std::unique_ptr<WeightSource> src(new WeightSource(cfg));
+  for (const GgufTensorInfo& ti : gguf->tensors()) {
+    WeightTensor t;
+    t.file = gguf->path();
+    t.file_name = ti.name;
+    const DType plain = GgmlToDType(ti.type);
+    if (plain == DType::kF32 || plain == DType::kF16 || plain == DType::kBF16) {
+      t.dtype = plain;
+    } else if (CanDequantize(ti.type)) {
+      t.dtype = DType::kGgmlBlock;
+      t.qtype = ti.type;
+    } else {
+      t.dtype = DType::kUnknown;  // reported if an architecture asks for it
+      t.qtype = ti.type;
+    }
+    t.shape = ti.RowMajorShape();
+    t.data = ti.data;
+    t.nbytes = ti.nbytes;
+    auto hf = GgufToHfName(ti.name);
+    if (!hf) {  // GGUF-only (rope_freqs.weight) or unknown: keep the GGUF name
+      t.name = ti.name;
+      src->Add(std::move(t));
+      continue;
+    }
+    if (!hf->stacked) {
+      t.name = hf->name;
+      src->Add(std::move(t));
+      continue;
+    }
+    // Stacked experts: ne = {in, out, n_expert}; row-major [n_expert, out, in]. One view each.
+    if (t.shape.size() != 3 || t.shape[0] <= 0)
+      return InvalidArgument(gguf->path() + ": tensor '" + ti.name + "' should be 3-D [n_expert, out, in], got " +
+                             ShapeToString(t.shape));
+    const int64_t n_exp = t.shape[0];
+    const size_t per = ti.nbytes / static_cast<size_t>(n_exp);
+    if (per * static_cast<size_t>(n_exp) != ti.nbytes)
+      return InvalidArgument(gguf->path() + ": tensor '" + ti.name + "' does not split evenly into " +
+                             std::to_string(n_exp) + " experts");
+    for (int64_t e = 0; e < n_exp; ++e) {
+      WeightTensor x = t;
+      x.name = ExpertName(hf->name, e);
+      x.file_name = ti.name + "[expert " + std::to_string(e) + "]";
+      x.shape = {t.shape[1], t.shape[2]};
+      x.data = ti.data + per * static_cast<size_t>(e);
+      x.nbytes = per;
+      src->Add(std::move(x));
+    }
+  }
+  src->gguf_ = std::move(gguf);
+  // rope_freqs.weight was read into the config (llama3 scaling); it is not a weight.
+  if (src->Has("rope_freqs.weight")) src->used_.insert("rope_freqs.weight");
+  return src;
+}
+
+std::string WeightSource::Where(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) return (gguf_ ? gguf_->path() : std::string("checkpoint")) + ": tensor '" + name + "'";
+  const WeightTensor& t = tensors_[it->second];
+  return t.file + ": tensor '" + t.file_name + "'";
+}
+
+Result<const WeightTensor*> WeightSource::Get(const std::string& name) {
+  auto it = index_.find(name);
+  if (it == index_.end()) {
+    if (gguf_) {
+      auto g = HfToGgufName(name);
+      return NotFound(gguf_->path() + ": tensor '" + (g ? g->name : name) + "' (" + name + ") is missing");
+    }
+    return NotFound("tensor '" + name + "' is missing from the checkpoint");
+  }
+  used_.insert(name);
+  return &tensors_[it->second];
+}
+
+Result<WeightMatrix> WeightSource::MatrixOf(const WeightTensor& t, int64_t rows, int64_t cols, const std::string& what) {
+  const std::string where = t.file + ": tensor '" + t.file_name + "'";
   WeightMatrix w;
-  w.name = name;
-  w.dtype = t->dtype;
+  w.name = t.name;
+  w.dtype = t.dtype;
   w.rows = rows;
   w.cols = cols;
-  w.data = t->data;
-  switch (t->dtype) {
-    case DType::kF32: case DType::kF16: case DType::kBF16: break;
+  w.data = t.data;
+  switch (t.dtype) {
+    case DType::kF32: case DType::kF16: case DType::kBF16:
+      w.row_stride = static_cast<size_t>(cols) * DTypeSize(t.dtype);
+      break;
+    case DType::kGgmlBlock: {
+      Result<size_t> rs = GgmlRowSize(t.qtype, cols);
+      if (!rs.ok()) return InvalidArgument(where + ": " + rs.status().message());
+      w.qtype = t.qtype;
+      w.row_stride = rs.value();
+      break;
+    }
     case DType::kF8E4M3: {
-      const std::string sname = name + "_scale_inv";
-      const TensorView* s = ck_->Find(sname);
-      if (!s) return NotFound(where + " is F8_E4M3 but its scale tensor '" + sname + "' is missing");
+      if (gguf_) return InvalidArgument(where + " is F8_E4M3, which GGUF files do not carry");
+      const std::string sname = t.name + "_scale_inv";
+      auto it = index_.find(sname);
+      if (it == index_.end()) return NotFound(where + " is F8_E4M3 but its scale tensor '" + sname + "' is missing");
+      const WeightTensor& s = tensors_[it->second];
       used_.insert(sname);
       const int64_t br = cfg_.fp8_block_rows, bc = cfg_.fp8_block_cols;
       const int64_t sr = (rows + br - 1) / br, sc = (cols + bc - 1) / bc;
-      if (s->dtype != DType::kF32 || s->shape.size() != 2 || s->shape[0] != sr || s->shape[1] != sc)
-        return InvalidArgument(ck_->FileOf(sname) + ": tensor '" + sname + "' must be F32 [" + std::to_string(sr) + ", " +
+      if (s.dtype != DType::kF32 || s.shape.size() != 2 || s.shape[0] != sr || s.shape[1] != sc)
+        return InvalidArgument(s.file + ": tensor '" + sname + "' must be F32 [" + std::to_string(sr) + ", " +
                                std::to_string(sc) + "] (" + std::to_string(br) + "x" + std::to_string(bc) +
-                               " blocks), got " + DTypeName(s->dtype) + " " + ShapeToString(s->shape));
-      if (reinterpret_cast<uintptr_t>(s->data) % alignof(float) != 0)
-        return InvalidArgument(ck_->FileOf(sname) + ": tensor '" + sname + "' is not 4-byte aligned");
-      w.scale_inv = reinterpret_cast<const float*>(s->data);
+                               " blocks), got " + DTypeName(s.dtype) + " " + ShapeToString(s.shape));
+      if (reinterpret_cast<uintptr_t>(s.data) % alignof(float) != 0)
+        return InvalidArgument(s.file + ": tensor '" + sname + "' is not 4-byte aligned");
+      w.scale_inv = reinterpret_cast<const float*>(s.data);
       w.block_rows = br;
       w.block_cols = bc;
       w.scale_cols = sc;
+      w.row_stride = static_cast<size_t>(cols);
       break;
     }
     default:
-      return InvalidArgument(where + " has dtype " + DTypeName(t->dtype) + ", which is not a supported weight type");
+      return InvalidArgument(where + " has type " +
+                             (t.dtype == DType::kUnknown && gguf_ ? std::string(GgmlTypeName(t.qtype)) : DTypeName(t.dtype)) +
+                             ", which is not a supported weight type" + what);
   }
-  w.row_stride = static_cast<size_t>(cols) * DTypeSize(t->dtype);
-  if (t->dtype == DType::kF32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) != 0)
-    return InvalidArgument(where + " is F32 but not 4-byte aligned in the file");
+  if (w.row_stride * static_cast<size_t>(rows) != t.nbytes)
+    return InvalidArgument(where + " holds " + std::to_string(t.nbytes) + " bytes, expected " +
+                           std::to_string(w.row_stride * static_cast<size_t>(rows)));
   return w;
 }
 
+Result<WeightMatrix> WeightSource::Matrix(const std::string& name, int64_t rows, int64_t cols) {
+  QS_ASSIGN_OR_RETURN(const WeightTensor* t, Get(name));
+  if (t->shape.size() != 2 || t->shape[0] != rows || t->shape[1] != cols)
+    return InvalidArgument(t->file + ": tensor '" + t->file_name + "' has shape " + ShapeToString(t->shape) + " but " +
+                           origin() + " implies [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  if (t->dtype == DType::kF32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) != 0)
+    return InvalidArgument(t->file + ": tensor '" + t->file_name + "' is F32 but not 4-byte aligned in the file");
+  return MatrixOf(*t, rows, cols, "");
+}
+
+Result<WeightMatrix> WeightSource::Matrix3D(const std::string& name, int64_t n, int64_t rows, int64_t cols) {
+  QS_ASSIGN_OR_RETURN(const WeightTensor* t, Get(name));
+  if (t->shape.size() != 3 || t->shape[0] != n || t->shape[1] != rows || t->shape[2] != cols)
+    return InvalidArgument(t->file + ": tensor '" + t->file_name + "' has shape " + ShapeToString(t->shape) + " but " +
+                           origin() + " implies [" + std::to_string(n) + ", " + std::to_string(rows) + ", " +
+                           std::to_string(cols) + "]");
+  return MatrixOf(*t, n * rows, cols, "");
+}
+
 Result<std::vector<float>> WeightSource::Vector(const std::string& name, int64_t n) {
-  QS_ASSIGN_OR_RETURN(const TensorView* t, Get(name));
-  const std::string where = ck_->FileOf(name) + ": tensor '" + name + "'";
+  QS_ASSIGN_OR_RETURN(const WeightTensor* t, Get(name));
   if (t->shape.size() != 1 || t->shape[0] != n)
-    return InvalidArgument(where + " has shape " + ShapeToString(t->shape) + " but config.json implies [" +
-                           std::to_string(n) + "]");
-  if (t->dtype != DType::kF32 && t->dtype != DType::kF16 && t->dtype != DType::kBF16)
-    return InvalidArgument(where + " has dtype " + DTypeName(t->dtype) + "; expected F32, F16 or BF16");
-  WeightMatrix w;
-  w.name = name;
-  w.dtype = t->dtype;
-  w.rows = 1;
-  w.cols = n;
-  w.data = t->data;
-  w.row_stride = static_cast<size_t>(n) * DTypeSize(t->dtype);
+    return InvalidArgument(t->file + ": tensor '" + t->file_name + "' has shape " + ShapeToString(t->shape) + " but " +
+                           origin() + " implies [" + std::to_string(n) + "]");
+  if (t->dtype == DType::kF8E4M3)
+    return InvalidArgument(t->file + ": tensor '" + t->file_name + "' is F8_E4M3; expected F32, F16 or BF16");
+  QS_ASSIGN_OR_RETURN(WeightMatrix w, MatrixOf(*t, 1, n, " for a 1-D tensor"));
   std::vector<float> v(static_cast<size_t>(n));
   if (t->dtype == DType::kF32) std::memcpy(v.data(), t->data, v.size() * 4);  // may be unaligned
   else DecodeRow(w, 0, v.data());
@@ -76,8 +189,8 @@ Result<std::vector<float>> WeightSource::Vector(const std::string& name, int64_t
 
 std::vector<std::string> WeightSource::Unused() const {
   std::vector<std::string> out;
-  for (const auto& n : ck_->Names())
-    if (!used_.count(n)) out.push_back(n);
+  for (const auto& t : tensors_)
+    if (!used_.count(t.name)) out.push_back(t.name);
   return out;
 }
 

@@ -94,7 +94,7 @@ TEST(Synth, Fp8WeightsStayWithinE4M3Precision) {
     srcs.push_back(std::make_unique<WeightSource>(std::move(ck).value(), *c));
   }
   for (const char* name : {"model.layers.0.mlp.gate_proj.weight", "model.layers.1.self_attn.kv_a_proj_with_mqa.weight"}) {
-    const TensorView* t = srcs[0]->checkpoint().Find(name);
+    const WeightTensor* t = srcs[0]->Find(name);
     ASSERT_NE(t, nullptr);
     auto a = srcs[0]->Matrix(name, t->shape[0], t->shape[1]);
     auto b = srcs[1]->Matrix(name, t->shape[0], t->shape[1]);

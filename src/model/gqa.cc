@@ -1,0 +1,78 @@
+#include "model/gqa.h"
+
+#include <cmath>
+
+#include "base/thread_pool.h"
+#include "kernels/ops.h"
+
+namespace qs {
+
+Result<GqaWeights> LoadGqa(WeightSource& src, const std::string& p, const ModelConfig& c) {
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, hd = c.head_dim, D = c.hidden_size;
+  GqaWeights w;
+  QS_ASSIGN_OR_RETURN(w.q, src.Matrix(p + "q_proj.weight", H * hd, D));
+  QS_ASSIGN_OR_RETURN(w.k, src.Matrix(p + "k_proj.weight", KV * hd, D));
+  QS_ASSIGN_OR_RETURN(w.v, src.Matrix(p + "v_proj.weight", KV * hd, D));
+  QS_ASSIGN_OR_RETURN(w.o, src.Matrix(p + "o_proj.weight", D, H * hd));
+  if (c.attention_bias) {
+    QS_ASSIGN_OR_RETURN(w.bq, src.Vector(p + "q_proj.bias", H * hd));
+    QS_ASSIGN_OR_RETURN(w.bk, src.Vector(p + "k_proj.bias", KV * hd));
+    QS_ASSIGN_OR_RETURN(w.bv, src.Vector(p + "v_proj.bias", KV * hd));
+  }
+  return w;
+}
+
+GqaAttention::GqaAttention(const ModelConfig& c)
+    : hidden_(c.hidden_size), H_(c.num_attention_heads), KV_(c.num_key_value_heads), hd_(c.head_dim),
+      scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))),
+      layout_(c.rope_interleaved ? RopeLayout::kInterleaved : RopeLayout::kHalfSplit), rope_(c.rope, c.head_dim) {}
+
+static void AddBias(float* y, const std::vector<float>& b, int64_t T) {
+  if (b.empty()) return;
+  const int64_t n = static_cast<int64_t>(b.size());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < n; ++i) y[t * n + i] += b[i];
+}
+
+void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, int64_t pos0, KvCache* cache,
+                           int64_t layer, float* out, ThreadPool* pool) {
+  const int64_t qw = H_ * hd_, kw = KV_ * hd_, group = H_ / KV_;
+  q_.resize(static_cast<size_t>(T * qw));
+  k_.resize(static_cast<size_t>(T * kw));
+  v_.resize(static_cast<size_t>(T * kw));
+  attn_.resize(static_cast<size_t>(T * qw));
+  MatMul(w.q, x, T, q_.data(), pool);
+  MatMul(w.k, x, T, k_.data(), pool);
+  MatMul(w.v, x, T, v_.data(), pool);
+  AddBias(q_.data(), w.bq, T);
+  AddBias(k_.data(), w.bk, T);
+  AddBias(v_.data(), w.bv, T);
+  // Keys are roped once, when they enter the cache.
+  for (int64_t t = 0; t < T; ++t) {
+    float* kr = cache->k(layer, pos0 + t);
+    float* vr = cache->v(layer, pos0 + t);
+    for (int64_t i = 0; i < kw; ++i) kr[i] = k_[t * kw + i];
+    for (int64_t i = 0; i < kw; ++i) vr[i] = v_[t * kw + i];
+    for (int64_t g = 0; g < KV_; ++g) rope_.Apply(kr + g * hd_, pos0 + t, layout_);
+  }
+  // One (token, query head) pair per work item.
+  auto body = [&](int64_t i0, int64_t i1, int) {
+    thread_local std::vector<float> scores;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = i / H_, h = i % H_, pos = pos0 + t, S = pos + 1, g = h / group;
+      float* qh = &q_[t * qw + h * hd_];
+      rope_.Apply(qh, pos, layout_);
+      scores.resize(static_cast<size_t>(S));
+      for (int64_t s = 0; s < S; ++s) scores[s] = Dot(qh, cache->k(layer, s) + g * hd_, hd_) * scale_;
+      Softmax(scores.data(), S);
+      float* oh = &attn_[t * qw + h * hd_];
+      for (int64_t d = 0; d < hd_; ++d) oh[d] = 0.f;
+      for (int64_t s = 0; s < S; ++s) Axpy(scores[s], cache->v(layer, s) + g * hd_, oh, hd_);
+    }
+  };
+  if (pool) pool->ParallelFor(T * H_, body);
+  else body(0, T * H_, 0);
+  MatMul(w.o, attn_.data(), T, out, pool);
+}
+
+}  // namespace qs

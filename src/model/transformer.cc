@@ -1,0 +1,219 @@
+// The decoder-only transformer every supported architecture is an instance of (llama2.c's
+// forward pass, DeepSeek's inference/model.py `Transformer`/`Block`):
+//
+//   h = embed(tokens)                                        [T, hidden]
+//   for each layer l:
+//     h += Attn(input_layernorm(h))          MLA (model/mla.h) when config has kv_lora_rank,
+//                                            else grouped-query attention (model/gqa.h)
+//     h += FFN(post_attention_layernorm(h))  dense SwiGLU, or DeepSeekMoE where
+//                                            config.is_moe_layer(l) (model/moe.h)
+//   logits = lm_head(norm(h))                [T, vocab]  (lm_head = embed when tied)
+//
+// Which blocks a model uses is data (config), never a switch on model names; architecture
+// files in src/model/arch/ only check what their config must hold and call MakeTransformer.
+// MTP layers (model.layers.{num_hidden_layers + j}) are counted but not loaded: they serve
+// speculative decoding, not this forward pass.
+#include <cstring>
+#include <map>
+
+#include "base/log.h"
+#include "base/thread_pool.h"
+#include "kernels/ops.h"
+#include "model/gqa.h"
+#include "model/mla.h"
+#include "model/moe.h"
+#include "model/transformer.h"
+
+namespace qs {
+
+namespace {
+
+struct Layer {
+  std::vector<float> attn_norm, ffn_norm;
+  MlaWeights mla;  // MLA models
+  GqaWeights gqa;  // the others
+  bool moe = false;
+  FfnWeights dense;
+  MoeWeights experts;
+};
+
+// Index of the layer a tensor name belongs to ("model.layers.12.xxx" -> 12), or -1.
+int64_t LayerOf(const std::string& name) {
+  static const std::string kPrefix = "model.layers.";
+  if (name.compare(0, kPrefix.size(), kPrefix) != 0) return -1;
+  size_t i = kPrefix.size();
+  int64_t v = 0;
+  bool any = false;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9' && v < 1000000) {
+    v = v * 10 + (name[i++] - '0');
+    any = true;
+  }
+  return any && i < name.size() && name[i] == '.' ? v : -1;
+}
+
+class TransformerModel final : public Model {
+ public:
+  TransformerModel(const ModelConfig& c, std::unique_ptr<WeightSource> src)
+      : cfg_(c), src_(std::move(src)), moe_(c) {
+    if (c.is_mla()) mla_ = std::make_unique<MlaAttention>(c);
+    else gqa_ = std::make_unique<GqaAttention>(c);
+  }
+
+  Status Load() {
+    const auto& c = cfg_;
+    QS_ASSIGN_OR_RETURN(embed_, src_->Matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size));
+    layers_.resize(static_cast<size_t>(c.num_hidden_layers));
+    Progress progress("loading", static_cast<uint64_t>(c.num_hidden_layers));
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      Layer& L = layers_[l];
+      QS_ASSIGN_OR_RETURN(L.attn_norm, src_->Vector(p + "input_layernorm.weight", c.hidden_size));
+      QS_ASSIGN_OR_RETURN(L.ffn_norm, src_->Vector(p + "post_attention_layernorm.weight", c.hidden_size));
+      if (mla_) {
+        QS_ASSIGN_OR_RETURN(L.mla, LoadMla(*src_, p + "self_attn.", c));
+      } else {
+        QS_ASSIGN_OR_RETURN(L.gqa, LoadGqa(*src_, p + "self_attn.", c));
+      }
+      L.moe = c.is_moe_layer(l);
+      if (L.moe) {
+        QS_ASSIGN_OR_RETURN(L.experts, LoadMoe(*src_, p + "mlp.", c));
+      } else {
+        QS_ASSIGN_OR_RETURN(L.dense, LoadFfn(*src_, p + "mlp.", c.hidden_size, c.intermediate_size));
+      }
+      progress.Update(static_cast<uint64_t>(l + 1));
+    }
+    QS_ASSIGN_OR_RETURN(final_norm_, src_->Vector("model.norm.weight", c.hidden_size));
+    if (src_->Has("lm_head.weight") || !c.tie_word_embeddings) {
+      QS_ASSIGN_OR_RETURN(lm_head_, src_->Matrix("lm_head.weight", c.vocab_size, c.hidden_size));
+    } else {
+      lm_head_ = embed_;
+    }
+    // Anything left over must be an MTP layer; other strays are reported, not silently used.
+    for (const auto& n : src_->Unused()) {
+      int64_t l = LayerOf(n);
+      if (l >= c.num_hidden_layers && l < c.num_hidden_layers + std::max<int64_t>(c.num_nextn_predict_layers, 1)) {
+        mtp_tensors_.push_back(n);
+      } else {
+        QS_LOG_WARN("%s is not used by %s", src_->Where(n).c_str(), c.architecture.c_str());
+      }
+    }
+    return Status::Ok();
+  }
+
+  const ModelConfig& config() const override { return cfg_; }
+
+  std::unique_ptr<KvCache> NewCache(int64_t max_tokens) const override {
+    if (mla_) return std::make_unique<KvCache>(cfg_.num_hidden_layers, mla_->cache_width(), 0, max_tokens);
+    return std::make_unique<KvCache>(cfg_.num_hidden_layers, gqa_->kv_width(), gqa_->kv_width(), max_tokens);
+  }
+
+  ModelInfo Info() const override;
+
+  Status Forward(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, ThreadPool* pool,
+                 ForwardTrace* trace) override {
+    const auto& c = cfg_;
+    const int64_t D = c.hidden_size, pos0 = cache->size();
+    for (int64_t t = 0; t < T; ++t)
+      if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
+        return InvalidArgument("token id " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
+                               " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+    QS_RETURN_IF_ERROR(cache->Reserve(pos0 + T));
+    h_.resize(static_cast<size_t>(T * D));
+    xn_.resize(static_cast<size_t>(T * D));
+    y_.resize(static_cast<size_t>(T * D));
+    for (int64_t t = 0; t < T; ++t) DecodeRow(embed_, tokens[t], &h_[t * D]);
+    const int64_t k = c.num_experts_per_tok;
+    if (trace) {
+      trace->hidden.clear();
+      trace->experts.clear();
+      trace->expert_weights.clear();
+      trace->moe_layers.clear();
+      if (trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
+    }
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+      Layer& L = layers_[l];
+      for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.attn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+      if (mla_) mla_->Forward(L.mla, xn_.data(), T, pos0, cache, l, y_.data(), pool);
+      else gqa_->Forward(L.gqa, xn_.data(), T, pos0, cache, l, y_.data(), pool);
+      for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
+      for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.ffn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+      if (L.moe) {
+        int32_t* ids = nullptr;
+        float* wts = nullptr;
+        if (trace) {
+          trace->moe_layers.push_back(static_cast<int>(l));
+          size_t off = trace->experts.size();
+          trace->experts.resize(off + static_cast<size_t>(T * k));
+          trace->expert_weights.resize(off + static_cast<size_t>(T * k));
+          ids = &trace->experts[off];
+          wts = &trace->expert_weights[off];
+        }
+        moe_.Forward(L.experts, xn_.data(), T, y_.data(), pool, ids, wts);
+      } else {
+        FfnForward(L.dense, xn_.data(), T, y_.data(), pool, &ffn_scratch_);
+      }
+      for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
+      if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
+    }
+    cache->set_size(pos0 + T);
+    if (logits) {
+      for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], final_norm_.data(), D, c.rms_norm_eps, &xn_[t * D]);
+      MatMul(lm_head_, xn_.data(), T, logits, pool);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  ModelConfig cfg_;
+  std::unique_ptr<WeightSource> src_;
+  WeightMatrix embed_, lm_head_;
+  std::vector<float> final_norm_;
+  std::vector<Layer> layers_;
+  std::vector<std::string> mtp_tensors_;
+  std::unique_ptr<MlaAttention> mla_;
+  std::unique_ptr<GqaAttention> gqa_;
+  MoeBlock moe_;
+  std::vector<float> h_, xn_, y_, ffn_scratch_;  // [T, hidden] activations, reused
+};
+
+ModelInfo TransformerModel::Info() const {
+  const auto& c = cfg_;
+  ModelInfo info;
+  info.architecture = c.architecture;
+  std::map<std::string, uint64_t> by_dtype;
+  for (const WeightTensor& wt : src_->tensors()) {
+    const std::string& n = wt.name;
+    const WeightTensor* t = &wt;
+    const uint64_t numel = static_cast<uint64_t>(t->numel());
+    info.weight_bytes += t->nbytes;
+    if (n == "rope_freqs.weight") continue;  // GGUF llama3 rope divisors, not a weight
+    const bool is_scale = n.size() > 10 && n.compare(n.size() - 10, 10, "_scale_inv") == 0;
+    if (is_scale) continue;  // block scales are metadata of their weight, not parameters
+    int64_t l = LayerOf(n);
+    if (l >= c.num_hidden_layers) {
+      info.n_params_mtp += numel;
+      continue;
+    }
+    by_dtype[t->dtype == DType::kGgmlBlock ? GgmlTypeName(t->qtype) : DTypeName(t->dtype)] += numel;
+    info.n_params += numel;
+    // Routed experts: only k of n_routed_experts run per token.
+    if (n.find(".mlp.experts.") != std::string::npos)
+      info.n_params_active += numel * static_cast<uint64_t>(c.num_experts_per_tok) / static_cast<uint64_t>(c.n_routed_experts);
+    else
+      info.n_params_active += numel;
+  }
+  for (auto& [k, v] : by_dtype) info.dtype_params.emplace_back(k, v);
+  const int64_t per_layer = mla_ ? mla_->cache_width() : 2 * gqa_->kv_width();
+  info.kv_bytes_per_token = static_cast<uint64_t>(c.num_hidden_layers * per_layer) * sizeof(float);
+  return info;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> MakeTransformer(const ModelConfig& c, std::unique_ptr<WeightSource> src) {
+  auto m = std::make_unique<TransformerModel>(c, std::move(src));
+  QS_RETURN_IF_ERROR(m->Load());
+  return std::unique_ptr<Model>(std::move(m));
+}
+
+}  // namespace qs
