@@ -51,7 +51,7 @@ int Run(const Opts& o) {
 
 QS_COMMAND(generate, "generate", "greedy generation from token ids", [](CLI::App* app) {
   auto o = std::make_shared<Opts>();
-  app->add_option("--model", o->model, "model directory")->required();
+  app->add_option("--model", o->model, "model directory (config.json + safetensors) or .gguf file")->required();
   app->add_option("--tokens", o->tokens, "prompt token ids, comma-separated")->required();
   app->add_option("-n,--n-predict", o->n, "tokens to generate")->check(CLI::Range(0, 1 << 20));
   app->add_option("--threads,-t", o->threads, "threads (default: all cores)");

@@ -37,6 +37,7 @@ int Run(const Opts& o) {
     nlohmann::ordered_json j;
     j["architecture"] = info.architecture;
     j["model_type"] = c.model_type;
+    j["format"] = info.format;
     j["vocab_size"] = c.vocab_size;
     j["hidden_size"] = c.hidden_size;
     j["num_hidden_layers"] = c.num_hidden_layers;
@@ -96,7 +97,8 @@ int Run(const Opts& o) {
   if (info.n_params_mtp) std::printf(", %s in MTP layers (kept aside)", Human(info.n_params_mtp).c_str());
   std::printf("\ndtypes           ");
   for (auto& [k, v] : info.dtype_params) std::printf(" %s: %s", k.c_str(), Human(v).c_str());
-  std::printf("\nweights           %s (memory-mapped)\n", FormatBytes(static_cast<double>(info.weight_bytes)).c_str());
+  std::printf("\nweights           %s (%s, memory-mapped)\n", FormatBytes(static_cast<double>(info.weight_bytes)).c_str(),
+              info.format.c_str());
   std::printf("KV cache          %s per token (%s)\n", FormatBytes(static_cast<double>(info.kv_bytes_per_token)).c_str(),
               c.is_mla() ? "latent: kv_lora_rank + qk_rope_head_dim floats per layer" : "per-head K and V");
   std::printf("memory needed     %s at %lld tokens of context\n", FormatBytes(static_cast<double>(need)).c_str(),
@@ -108,7 +110,7 @@ int Run(const Opts& o) {
 
 QS_COMMAND(info, "info", "describe a model: architecture, parameters, dtypes, memory", [](CLI::App* app) {
   auto o = std::make_shared<Opts>();
-  app->add_option("--model", o->model, "model directory")->required();
+  app->add_option("--model", o->model, "model directory (config.json + safetensors) or .gguf file")->required();
   app->add_flag("--json", o->json, "machine-readable output");
   app->add_option("--ctx", o->ctx, "context length for the memory estimate")->check(CLI::Range(1, 1 << 24));
   return [o] { return Run(*o); };

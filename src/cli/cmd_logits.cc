@@ -49,7 +49,7 @@ int Run(const Opts& o) {
 
 QS_COMMAND(logits, "logits", "write float32 logits [T, vocab] for every position", [](CLI::App* app) {
   auto o = std::make_shared<Opts>();
-  app->add_option("--model", o->model, "model directory")->required();
+  app->add_option("--model", o->model, "model directory (config.json + safetensors) or .gguf file")->required();
   app->add_option("--tokens", o->tokens, "comma-separated token ids")->required();
   app->add_option("--out", o->out, "output file (float32 LE)")->required();
   app->add_flag("--decode", o->decode, "feed tokens one at a time through the KV cache");

@@ -26,6 +26,7 @@ struct ForwardTrace {
 
 struct ModelInfo {
   std::string architecture;
+  std::string format;            // "safetensors" (HF directory) or "gguf"
   uint64_t n_params = 0;         // all weights in the forward pass (MTP excluded)
   uint64_t n_params_active = 0;  // used per token (routed experts: only the k selected)
   uint64_t n_params_mtp = 0;     // MTP layers kept aside

@@ -180,6 +180,7 @@ ModelInfo TransformerModel::Info() const {
   const auto& c = cfg_;
   ModelInfo info;
   info.architecture = c.architecture;
+  info.format = src_->is_gguf() ? "gguf" : "safetensors";
   std::map<std::string, uint64_t> by_dtype;
   for (const WeightTensor& wt : src_->tensors()) {
     const std::string& n = wt.name;
