@@ -74,45 +74,60 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, int64
     rope_.Apply(row + kv_lora_, pos0 + t, RopeLayout::kInterleaved);  // k_pe: one head, shared
   }
 
-  // One (token, head) pair per work item: rope q_pe, absorb W_UK, attend over the latent cache,
-  // apply W_UV.
-  auto body = [&](int64_t i0, int64_t i1, int) {
-    thread_local std::vector<float> scores, olat, vrow;
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t t = i / H_, h = i % H_, pos = pos0 + t, S = pos + 1;
-      float* qh = &q_[t * qw + h * dqk];
-      float* qpe = qh + dn_;
-      rope_.Apply(qpe, pos, RopeLayout::kInterleaved);
-      float* ql = &qlat_[(t * H_ + h) * kv_lora_];
-      if (w.k_b.valid()) {  // q_lat = W_UK_h^T q_nope, with W_UK_h^T stored as rows
-        vrow.resize(static_cast<size_t>(std::max(kv_lora_, dn_)));
-        for (int64_t c = 0; c < kv_lora_; ++c) {
-          DecodeRow(w.k_b, h * kv_lora_ + c, vrow.data());
-          ql[c] = Dot(vrow.data(), qh, dn_);
-        }
+  // One head per work item, all T tokens at once, so each head's slice of kv_b (W_UK_h, W_UV_h)
+  // is read once per forward, not once per token: absorb W_UK into the queries, attend over the
+  // latent cache, apply W_UV.
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H_; ++h) rope_.Apply(&q_[t * qw + h * dqk + dn_], pos0 + t, RopeLayout::kInterleaved);
+  auto body = [&](int64_t h0, int64_t h1, int) {
+    thread_local std::vector<float> scores, olat, row;
+    olat.resize(static_cast<size_t>(T * kv_lora_));
+    row.resize(static_cast<size_t>(std::max(kv_lora_, dn_)));
+    for (int64_t h = h0; h < h1; ++h) {
+      float* ql = &qlat_[h * kv_lora_];  // [T, H, kv_lora], row stride H * kv_lora
+      const int64_t qls = H_ * kv_lora_;
+      if (w.k_b.valid()) {
+        // k_b rows are W_UK_h^T: q_lat[t] = k_b_h q_nope[t], a [kv_lora, dn] matmul over T tokens.
+        MatMul(w.k_b.RowSlice(h * kv_lora_, kv_lora_), &q_[h * dqk], qw, T, ql, qls, nullptr);
       } else {
-        for (int64_t c = 0; c < kv_lora_; ++c) ql[c] = 0.f;
-        MatTVecAccumulate(w.kv_b, h * (dn_ + dv_), dn_, qh, ql);  // q_lat = W_UK_h^T q_nope
+        // q_lat[t] = W_UK_h^T q_nope[t]: each of W_UK_h's dn rows decoded once, accumulated into
+        // every token's q_lat.
+        for (int64_t t = 0; t < T; ++t) std::fill(ql + t * qls, ql + t * qls + kv_lora_, 0.f);
+        for (int64_t d = 0; d < dn_; ++d) {
+          DecodeRow(w.kv_b, h * (dn_ + dv_) + d, row.data());
+          for (int64_t t = 0; t < T; ++t) Axpy(q_[t * qw + h * dqk + d], row.data(), ql + t * qls, kv_lora_);
+        }
       }
-      scores.resize(static_cast<size_t>(S));
-      for (int64_t s = 0; s < S; ++s) {
-        const float* kr = cache->k(layer, s);
-        scores[s] = (Dot(ql, kr, kv_lora_) + Dot(qpe, kr + kv_lora_, dr_)) * scale_;
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t S = pos0 + t + 1;  // causal: keys 0..pos
+        const float* qlt = ql + t * qls;
+        const float* qpe = &q_[t * qw + h * dqk + dn_];
+        scores.resize(static_cast<size_t>(S));
+        for (int64_t s = 0; s < S; ++s) {
+          const float* kr = cache->k(layer, s);
+          scores[s] = (Dot(qlt, kr, kv_lora_) + Dot(qpe, kr + kv_lora_, dr_)) * scale_;
+        }
+        Softmax(scores.data(), S);
+        float* ol = &olat[t * kv_lora_];
+        std::fill(ol, ol + kv_lora_, 0.f);
+        for (int64_t s = 0; s < S; ++s) Axpy(scores[s], cache->k(layer, s), ol, kv_lora_);
       }
-      Softmax(scores.data(), S);
-      olat.assign(static_cast<size_t>(kv_lora_), 0.f);
-      for (int64_t s = 0; s < S; ++s) Axpy(scores[s], cache->k(layer, s), olat.data(), kv_lora_);
-      float* oh = &attn_[(t * H_ + h) * dv_];
-      vrow.resize(static_cast<size_t>(std::max(kv_lora_, dn_)));
-      for (int64_t d = 0; d < dv_; ++d) {  // o_h = W_UV_h o_lat
-        if (w.v_b.valid()) DecodeRow(w.v_b, h * dv_ + d, vrow.data());
-        else DecodeRow(w.kv_b, h * (dn_ + dv_) + dn_ + d, vrow.data());
-        oh[d] = Dot(vrow.data(), olat.data(), kv_lora_);
+      // o_h[t] = W_UV_h o_lat[t]: a [dv, kv_lora] matmul over T tokens.
+      float* oh = &attn_[h * dv_];
+      const int64_t r0 = w.v_b.valid() ? h * dv_ : h * (dn_ + dv_) + dn_;
+      const WeightMatrix& wv = w.v_b.valid() ? w.v_b : w.kv_b;
+      if (wv.dtype != DType::kF8E4M3 || r0 % wv.block_rows == 0) {
+        MatMul(wv.RowSlice(r0, dv_), olat.data(), kv_lora_, T, oh, H_ * dv_, nullptr);
+      } else {  // an FP8 slice that does not start on a scale block: row by row
+        for (int64_t d = 0; d < dv_; ++d) {
+          DecodeRow(wv, r0 + d, row.data());
+          for (int64_t t = 0; t < T; ++t) oh[t * H_ * dv_ + d] = Dot(row.data(), &olat[t * kv_lora_], kv_lora_);
+        }
       }
     }
   };
-  if (pool) pool->ParallelFor(T * H_, body);
-  else body(0, T * H_, 0);
+  if (pool) pool->ParallelFor(H_, body);
+  else body(0, H_, 0);
 
   MatMul(w.o, attn_.data(), T, out, pool);
 }
