@@ -53,7 +53,8 @@ void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, int64
     float* vr = cache->v(layer, pos0 + t);
     for (int64_t i = 0; i < kw; ++i) kr[i] = k_[t * kw + i];
     for (int64_t i = 0; i < kw; ++i) vr[i] = v_[t * kw + i];
-    for (int64_t g = 0; g < KV_; ++g) rope_.Apply(kr + g * hd_, pos0 + t, layout_);
+    rope_.ApplyHeads(kr, KV_, hd_, pos0 + t, layout_);
+    rope_.ApplyHeads(&q_[t * qw], H_, hd_, pos0 + t, layout_);
   }
   // One (token, query head) pair per work item.
   auto body = [&](int64_t i0, int64_t i1, int) {
@@ -61,7 +62,6 @@ void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, int64
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = i / H_, h = i % H_, pos = pos0 + t, S = pos + 1, g = h / group;
       float* qh = &q_[t * qw + h * hd_];
-      rope_.Apply(qh, pos, layout_);
       scores.resize(static_cast<size_t>(S));
       for (int64_t s = 0; s < S; ++s) scores[s] = Dot(qh, cache->k(layer, s) + g * hd_, hd_) * scale_;
       Softmax(scores.data(), S);

@@ -77,8 +77,7 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, int64
   // One head per work item, all T tokens at once, so each head's slice of kv_b (W_UK_h, W_UV_h)
   // is read once per forward, not once per token: absorb W_UK into the queries, attend over the
   // latent cache, apply W_UV.
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t h = 0; h < H_; ++h) rope_.Apply(&q_[t * qw + h * dqk + dn_], pos0 + t, RopeLayout::kInterleaved);
+  for (int64_t t = 0; t < T; ++t) rope_.ApplyHeads(&q_[t * qw + dn_], H_, dqk, pos0 + t, RopeLayout::kInterleaved);
   auto body = [&](int64_t h0, int64_t h1, int) {
     thread_local std::vector<float> scores, olat, row;
     olat.resize(static_cast<size_t>(T * kv_lora_));

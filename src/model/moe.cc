@@ -139,7 +139,9 @@ void MoeBlock::Forward(const MoeWeights& w, const float* x, int64_t T, float* ou
 
   // Routed experts: gather the tokens that chose each expert, run it once on that batch, so each
   // expert's weights are read once per forward (prefill batches by expert).
-  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(static_cast<size_t>(E));
+  auto& by_expert = by_expert_;  // capacity kept between calls: no allocation in steady decode
+  by_expert.resize(static_cast<size_t>(E));
+  for (auto& v : by_expert) v.clear();
   for (int64_t t = 0; t < T; ++t)
     for (int64_t i = 0; i < k; ++i) by_expert[ids_[t * k + i]].emplace_back(t, wts_[t * k + i]);
   for (int64_t e = 0; e < E; ++e) {

@@ -57,6 +57,7 @@ class MoeBlock {
   std::vector<float> logits_, xe_, ye_, scratch_;
   std::vector<int32_t> ids_;
   std::vector<float> wts_;
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert_;  // (token, weight) per expert, reused
 };
 
 }  // namespace qs

@@ -77,18 +77,26 @@ Rope::Rope(const RopeConfig& cfg, int64_t dim) : dim_(dim) {
   }
 }
 
-void Rope::Apply(float* x, int64_t pos, RopeLayout layout) const {
+void Rope::ApplyHeads(float* x, int64_t n_heads, int64_t stride, int64_t pos, RopeLayout layout) const {
   const int64_t half = dim_ / 2;
+  thread_local std::vector<float> cs;
+  cs.resize(static_cast<size_t>(2 * half));
   for (int64_t i = 0; i < half; ++i) {
     // Angle in fp32 (torch.outer(t, freqs) in the reference), cos/sin of that value.
     const float ang = static_cast<float>(pos) * inv_freq_[i];
-    const float c = static_cast<float>(std::cos(static_cast<double>(ang))) * cos_sin_scale_;
-    const float s = static_cast<float>(std::sin(static_cast<double>(ang))) * cos_sin_scale_;
-    float* a = layout == RopeLayout::kInterleaved ? &x[2 * i] : &x[i];
-    float* b = layout == RopeLayout::kInterleaved ? &x[2 * i + 1] : &x[i + half];
-    const float x0 = *a, x1 = *b;
-    *a = x0 * c - x1 * s;
-    *b = x0 * s + x1 * c;
+    cs[2 * i] = static_cast<float>(std::cos(static_cast<double>(ang))) * cos_sin_scale_;
+    cs[2 * i + 1] = static_cast<float>(std::sin(static_cast<double>(ang))) * cos_sin_scale_;
+  }
+  for (int64_t hd = 0; hd < n_heads; ++hd) {
+    float* v = x + hd * stride;
+    for (int64_t i = 0; i < half; ++i) {
+      const float c = cs[2 * i], s = cs[2 * i + 1];
+      float* a = layout == RopeLayout::kInterleaved ? &v[2 * i] : &v[i];
+      float* b = layout == RopeLayout::kInterleaved ? &v[2 * i + 1] : &v[i + half];
+      const float x0 = *a, x1 = *b;
+      *a = x0 * c - x1 * s;
+      *b = x0 * s + x1 * c;
+    }
   }
 }
 

@@ -20,7 +20,9 @@ class Rope {
   int64_t dim() const { return dim_; }
   const std::vector<float>& inv_freq() const { return inv_freq_; }
   // Rotates x[0..dim) in place for position `pos`.
-  void Apply(float* x, int64_t pos, RopeLayout layout) const;
+  void Apply(float* x, int64_t pos, RopeLayout layout) const { ApplyHeads(x, 1, 0, pos, layout); }
+  // Rotates n_heads vectors x + i * stride (i < n_heads) for one position; cos/sin computed once.
+  void ApplyHeads(float* x, int64_t n_heads, int64_t stride, int64_t pos, RopeLayout layout) const;
   // YaRN attention-temperature factor: mscale(factor, mscale_all_dim)^2 multiplies the softmax
   // scale (DeepSeek-V2 §2.1 + YaRN §3.4); 1 without YaRN.
   double softmax_mscale2() const { return softmax_mscale2_; }
