@@ -36,6 +36,18 @@ static void AddBias(float* y, const std::vector<float>& b, int64_t T) {
 
 void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, int64_t pos0, KvCache* cache,
                            int64_t layer, float* out, ThreadPool* pool) {
+  Forward(w, x, T, {AttnSegment{0, T, pos0, cache}}, layer, out, pool);
+}
+
+void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, const std::vector<AttnSegment>& segs,
+                           int64_t layer, float* out, ThreadPool* pool) {
+  tok_cache_.resize(static_cast<size_t>(T));
+  tok_pos_.resize(static_cast<size_t>(T));
+  for (const AttnSegment& sg : segs)
+    for (int64_t i = 0; i < sg.n; ++i) {
+      tok_cache_[sg.t0 + i] = sg.cache;
+      tok_pos_[sg.t0 + i] = sg.pos0 + i;
+    }
   const int64_t qw = H_ * hd_, kw = KV_ * hd_, group = H_ / KV_;
   q_.resize(static_cast<size_t>(T * qw));
   k_.resize(static_cast<size_t>(T * kw));
@@ -49,18 +61,20 @@ void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, int64
   AddBias(v_.data(), w.bv, T);
   // Keys are roped once, when they enter the cache.
   for (int64_t t = 0; t < T; ++t) {
-    float* kr = cache->k(layer, pos0 + t);
-    float* vr = cache->v(layer, pos0 + t);
+    const int64_t pos = tok_pos_[t];
+    float* kr = tok_cache_[t]->k(layer, pos);
+    float* vr = tok_cache_[t]->v(layer, pos);
     for (int64_t i = 0; i < kw; ++i) kr[i] = k_[t * kw + i];
     for (int64_t i = 0; i < kw; ++i) vr[i] = v_[t * kw + i];
-    rope_.ApplyHeads(kr, KV_, hd_, pos0 + t, layout_);
-    rope_.ApplyHeads(&q_[t * qw], H_, hd_, pos0 + t, layout_);
+    rope_.ApplyHeads(kr, KV_, hd_, pos, layout_);
+    rope_.ApplyHeads(&q_[t * qw], H_, hd_, pos, layout_);
   }
   // One (token, query head) pair per work item.
   auto body = [&](int64_t i0, int64_t i1, int) {
     thread_local std::vector<float> scores;
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t t = i / H_, h = i % H_, pos = pos0 + t, S = pos + 1, g = h / group;
+      const int64_t t = i / H_, h = i % H_, S = tok_pos_[t] + 1, g = h / group;
+      KvCache* cache = tok_cache_[t];
       float* qh = &q_[t * qw + h * hd_];
       scores.resize(static_cast<size_t>(S));
       for (int64_t s = 0; s < S; ++s) scores[s] = Dot(qh, cache->k(layer, s) + g * hd_, hd_) * scale_;

@@ -35,6 +35,9 @@ class GqaAttention {
   // rows to cache layer `layer` and writes the attention output [T, hidden] into `out`.
   void Forward(const GqaWeights& w, const float* x, int64_t T, int64_t pos0, KvCache* cache,
                int64_t layer, float* out, ThreadPool* pool);
+  // Batched: rows of x belong to the sequences in `segs` (continuous batching).
+  void Forward(const GqaWeights& w, const float* x, int64_t T, const std::vector<AttnSegment>& segs,
+               int64_t layer, float* out, ThreadPool* pool);
   int64_t kv_width() const { return KV_ * hd_; }
 
  private:
@@ -43,6 +46,8 @@ class GqaAttention {
   RopeLayout layout_;
   Rope rope_;
   std::vector<float> q_, k_, v_, attn_;  // scratch, reused across calls
+  std::vector<KvCache*> tok_cache_;
+  std::vector<int64_t> tok_pos_;
 };
 
 }  // namespace qs

@@ -42,4 +42,11 @@ class KvCache {
   std::vector<std::vector<float>> k_, v_;
 };
 
+// A run of consecutive tokens of one sequence inside a batched forward: activations rows
+// [t0, t0 + n) belong to positions pos0 .. pos0 + n - 1 of `cache`.
+struct AttnSegment {
+  int64_t t0 = 0, n = 0, pos0 = 0;
+  KvCache* cache = nullptr;
+};
+
 }  // namespace qs

@@ -49,6 +49,19 @@ MlaAttention::MlaAttention(const ModelConfig& c)
 
 void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, int64_t pos0, KvCache* cache,
                            int64_t layer, float* out, ThreadPool* pool) {
+  Forward(w, x, T, {AttnSegment{0, T, pos0, cache}}, layer, out, pool);
+}
+
+void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, const std::vector<AttnSegment>& segs,
+                           int64_t layer, float* out, ThreadPool* pool) {
+  // Row t of x belongs to tok_cache_[t] at position tok_pos_[t].
+  tok_cache_.resize(static_cast<size_t>(T));
+  tok_pos_.resize(static_cast<size_t>(T));
+  for (const AttnSegment& sg : segs)
+    for (int64_t i = 0; i < sg.n; ++i) {
+      tok_cache_[sg.t0 + i] = sg.cache;
+      tok_pos_[sg.t0 + i] = sg.pos0 + i;
+    }
   const int64_t dqk = dn_ + dr_, qw = H_ * dqk, kvw = kv_lora_ + dr_;
   q_.resize(static_cast<size_t>(T * qw));
   kva_.resize(static_cast<size_t>(T * kvw));
@@ -67,17 +80,17 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, int64
   // Latent KV rows for the new tokens go straight into the cache.
   MatMul(w.kv_a, x, T, kva_.data(), pool);
   for (int64_t t = 0; t < T; ++t) {
-    float* row = cache->k(layer, pos0 + t);
+    float* row = tok_cache_[t]->k(layer, tok_pos_[t]);
     const float* src = &kva_[t * kvw];
     RmsNorm(src, w.kv_a_norm.data(), kv_lora_, eps_, row);  // normalises c_kv only
     for (int64_t i = 0; i < dr_; ++i) row[kv_lora_ + i] = src[kv_lora_ + i];
-    rope_.Apply(row + kv_lora_, pos0 + t, RopeLayout::kInterleaved);  // k_pe: one head, shared
+    rope_.Apply(row + kv_lora_, tok_pos_[t], RopeLayout::kInterleaved);  // k_pe: one head, shared
   }
 
   // One head per work item, all T tokens at once, so each head's slice of kv_b (W_UK_h, W_UV_h)
   // is read once per forward, not once per token: absorb W_UK into the queries, attend over the
   // latent cache, apply W_UV.
-  for (int64_t t = 0; t < T; ++t) rope_.ApplyHeads(&q_[t * qw + dn_], H_, dqk, pos0 + t, RopeLayout::kInterleaved);
+  for (int64_t t = 0; t < T; ++t) rope_.ApplyHeads(&q_[t * qw + dn_], H_, dqk, tok_pos_[t], RopeLayout::kInterleaved);
   auto body = [&](int64_t h0, int64_t h1, int) {
     thread_local std::vector<float> scores, olat, row;
     olat.resize(static_cast<size_t>(T * kv_lora_));
@@ -98,7 +111,8 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, int64
         }
       }
       for (int64_t t = 0; t < T; ++t) {
-        const int64_t S = pos0 + t + 1;  // causal: keys 0..pos
+        KvCache* cache = tok_cache_[t];
+        const int64_t S = tok_pos_[t] + 1;  // causal: keys 0..pos of this token's sequence
         const float* qlt = ql + t * qls;
         const float* qpe = &q_[t * qw + h * dqk + dn_];
         scores.resize(static_cast<size_t>(S));

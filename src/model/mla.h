@@ -46,6 +46,9 @@ class MlaAttention {
   // latent rows into cache layer `layer` and the attention output [T, hidden] into `out`.
   void Forward(const MlaWeights& w, const float* x, int64_t T, int64_t pos0, KvCache* cache,
                int64_t layer, float* out, ThreadPool* pool);
+  // Batched: rows of x belong to the sequences in `segs` (continuous batching).
+  void Forward(const MlaWeights& w, const float* x, int64_t T, const std::vector<AttnSegment>& segs,
+               int64_t layer, float* out, ThreadPool* pool);
   int64_t cache_width() const { return kv_lora_ + dr_; }
 
  private:
@@ -54,6 +57,8 @@ class MlaAttention {
   float scale_;
   Rope rope_;
   std::vector<float> qa_, q_, kva_, qlat_, attn_;  // scratch, reused across calls
+  std::vector<KvCache*> tok_cache_;
+  std::vector<int64_t> tok_pos_;
 };
 
 }  // namespace qs

@@ -35,6 +35,15 @@ struct ModelInfo {
   uint64_t kv_bytes_per_token = 0;
 };
 
+// One sequence's share of a batched forward: n tokens appended to its own cache.
+struct SeqChunk {
+  const int32_t* tokens = nullptr;
+  int64_t n = 0;
+  KvCache* cache = nullptr;
+  float* logits = nullptr;  // null: none; else [n, vocab], or [vocab] (the last token) if last_only
+  bool last_only = false;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -45,6 +54,10 @@ class Model {
   // and writes logits [T, vocab] (all positions) if `logits` is non-null.
   virtual Status Forward(const int32_t* tokens, int64_t T, KvCache* cache, float* logits,
                          ThreadPool* pool, ForwardTrace* trace = nullptr) = 0;
+  // Several sequences in one pass (continuous batching): their tokens share every weight read
+  // (projections, FFN, experts, lm_head) while attention reads each sequence's own cache.
+  // Results equal separate Forward calls.
+  virtual Status ForwardBatch(const std::vector<SeqChunk>& chunks, ThreadPool* pool) = 0;
 };
 
 // Loads a model directory (config.json + safetensors). Checks every tensor's shape.

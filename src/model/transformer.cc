@@ -111,17 +111,41 @@ class TransformerModel final : public Model {
 
   Status Forward(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, ThreadPool* pool,
                  ForwardTrace* trace) override {
+    std::vector<SeqChunk> one(1);
+    one[0].tokens = tokens;
+    one[0].n = T;
+    one[0].cache = cache;
+    one[0].logits = logits;
+    return Run(one, pool, trace);
+  }
+
+  Status ForwardBatch(const std::vector<SeqChunk>& chunks, ThreadPool* pool) override {
+    return Run(chunks, pool, nullptr);
+  }
+
+ private:
+  // All chunks' tokens as one [T, hidden] activation matrix; attention sees per-sequence segments.
+  Status Run(const std::vector<SeqChunk>& chunks, ThreadPool* pool, ForwardTrace* trace) {
     const auto& c = cfg_;
-    const int64_t D = c.hidden_size, pos0 = cache->size();
-    for (int64_t t = 0; t < T; ++t)
-      if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
-        return InvalidArgument("token id " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
-                               " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
-    QS_RETURN_IF_ERROR(cache->Reserve(pos0 + T));
+    const int64_t D = c.hidden_size;
+    int64_t T = 0;
+    segs_.clear();
+    for (const SeqChunk& ch : chunks) {
+      for (int64_t t = 0; t < ch.n; ++t)
+        if (ch.tokens[t] < 0 || ch.tokens[t] >= c.vocab_size)
+          return InvalidArgument("token id " + std::to_string(ch.tokens[t]) + " at position " + std::to_string(t) +
+                                 " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+      for (const AttnSegment& sg : segs_)
+        if (sg.cache == ch.cache) return InvalidArgument("ForwardBatch: two chunks share one KV cache");
+      QS_RETURN_IF_ERROR(ch.cache->Reserve(ch.cache->size() + ch.n));
+      segs_.push_back(AttnSegment{T, ch.n, ch.cache->size(), ch.cache});
+      T += ch.n;
+    }
     h_.resize(static_cast<size_t>(T * D));
     xn_.resize(static_cast<size_t>(T * D));
     y_.resize(static_cast<size_t>(T * D));
-    for (int64_t t = 0; t < T; ++t) DecodeRow(embed_, tokens[t], &h_[t * D]);
+    for (size_t i = 0; i < chunks.size(); ++i)
+      for (int64_t t = 0; t < chunks[i].n; ++t) DecodeRow(embed_, chunks[i].tokens[t], &h_[(segs_[i].t0 + t) * D]);
     const int64_t k = c.num_experts_per_tok;
     if (trace) {
       trace->hidden.clear();
@@ -133,8 +157,8 @@ class TransformerModel final : public Model {
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
       Layer& L = layers_[l];
       for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.attn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
-      if (mla_) mla_->Forward(L.mla, xn_.data(), T, pos0, cache, l, y_.data(), pool);
-      else gqa_->Forward(L.gqa, xn_.data(), T, pos0, cache, l, y_.data(), pool);
+      if (mla_) mla_->Forward(L.mla, xn_.data(), T, segs_, l, y_.data(), pool);
+      else gqa_->Forward(L.gqa, xn_.data(), T, segs_, l, y_.data(), pool);
       for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
       for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.ffn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
       if (L.moe) {
@@ -155,15 +179,34 @@ class TransformerModel final : public Model {
       for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
       if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
     }
-    cache->set_size(pos0 + T);
-    if (logits) {
-      for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], final_norm_.data(), D, c.rms_norm_eps, &xn_[t * D]);
-      MatMul(lm_head_, xn_.data(), T, logits, pool);
+    for (const AttnSegment& sg : segs_) sg.cache->set_size(sg.pos0 + sg.n);
+    // Logits only for the rows asked for (the head is the largest matrix of a small model:
+    // prefill wants just the last position). Rows are gathered so the head runs once.
+    rows_.clear();
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      if (!chunks[i].logits) continue;
+      const int64_t first = chunks[i].last_only ? chunks[i].n - 1 : 0;
+      for (int64_t t = first; t < chunks[i].n; ++t) rows_.push_back(segs_[i].t0 + t);
+    }
+    if (rows_.empty()) return Status::Ok();
+    const int64_t R = static_cast<int64_t>(rows_.size()), V = c.vocab_size;
+    for (int64_t r = 0; r < R; ++r) RmsNorm(&h_[rows_[r] * D], final_norm_.data(), D, c.rms_norm_eps, &xn_[r * D]);
+    const bool direct = chunks.size() == 1;  // write straight into the caller's buffer
+    if (!direct) logits_.resize(static_cast<size_t>(R * V));
+    float* dst = direct ? chunks[0].logits : logits_.data();
+    MatMul(lm_head_, xn_.data(), R, dst, pool);
+    if (!direct) {
+      int64_t r = 0;
+      for (const SeqChunk& ch : chunks) {
+        if (!ch.logits) continue;
+        const int64_t rows = ch.last_only ? 1 : ch.n;
+        std::copy(&logits_[r * V], &logits_[(r + rows) * V], ch.logits);
+        r += rows;
+      }
     }
     return Status::Ok();
   }
 
- private:
   ModelConfig cfg_;
   std::unique_ptr<WeightSource> src_;
   WeightMatrix embed_, lm_head_;
@@ -173,7 +216,9 @@ class TransformerModel final : public Model {
   std::unique_ptr<MlaAttention> mla_;
   std::unique_ptr<GqaAttention> gqa_;
   MoeBlock moe_;
-  std::vector<float> h_, xn_, y_, ffn_scratch_;  // [T, hidden] activations, reused
+  std::vector<AttnSegment> segs_;
+  std::vector<int64_t> rows_;
+  std::vector<float> h_, xn_, y_, ffn_scratch_, logits_;  // [T, hidden] activations, reused
 };
 
 ModelInfo TransformerModel::Info() const {

@@ -33,6 +33,8 @@ struct Scheduler::Slot {
   std::vector<int32_t> seq;      // tokens in the cache
   std::vector<int32_t> pending;  // tokens still to feed (prompt remainder or the last sample)
   std::vector<int32_t> generated;
+  std::vector<float> logits;  // [vocab]: the last fed token's logits
+  int64_t step_n = 0;         // tokens fed this step
 };
 
 Scheduler::Scheduler(Model* model, const SchedulerOptions& opt)
@@ -142,22 +144,41 @@ void Scheduler::Finish(Slot* s, const std::string& reason, bool stop_token, Stat
   busy_--;
 }
 
-bool Scheduler::Step(Slot* s) {
+bool Scheduler::Prepare(Slot* s) {
   if (s->handle->cancelled()) {
     Finish(s, "cancelled", false);
     return false;
   }
-  const int64_t n = std::min<int64_t>(opt_.chunk, static_cast<int64_t>(s->pending.size()));
-  if (s->cache->size() + n > opt_.ctx) {
+  s->step_n = std::min<int64_t>(opt_.chunk, static_cast<int64_t>(s->pending.size()));
+  if (s->cache->size() + s->step_n > opt_.ctx) {
     Finish(s, "length", false);
     return false;
   }
-  logits_.resize(static_cast<size_t>(n * vocab_));
-  Status st = model_->Forward(s->pending.data(), n, s->cache.get(), logits_.data(), pool_.get());
-  if (!st.ok()) {
-    Finish(s, "error", false, st);
-    return false;
+  s->logits.resize(static_cast<size_t>(vocab_));
+  return true;
+}
+
+void Scheduler::StepAll(const std::vector<Slot*>& run) {
+  // One forward for every active slot: their tokens share each weight read (continuous
+  // batching); attention still reads each slot's own cache.
+  chunks_.clear();
+  for (Slot* s : run) chunks_.push_back(SeqChunk{s->pending.data(), s->step_n, s->cache.get(), s->logits.data(), true});
+  Status st = model_->ForwardBatch(chunks_, pool_.get());
+  if (st.ok()) {
+    for (Slot* s : run) AfterForward(s);
+    return;
   }
+  // Something in the batch was refused: run the slots one by one so only the bad one fails.
+  for (Slot* s : run) {
+    std::vector<SeqChunk> one = {SeqChunk{s->pending.data(), s->step_n, s->cache.get(), s->logits.data(), true}};
+    Status st1 = model_->ForwardBatch(one, pool_.get());
+    if (!st1.ok()) Finish(s, "error", false, st1);
+    else AfterForward(s);
+  }
+}
+
+bool Scheduler::AfterForward(Slot* s) {
+  const int64_t n = s->step_n;
   s->seq.insert(s->seq.end(), s->pending.begin(), s->pending.begin() + n);
   s->pending.erase(s->pending.begin(), s->pending.begin() + n);
   if (!s->pending.empty()) return true;  // more prompt chunks to go
@@ -165,7 +186,7 @@ bool Scheduler::Step(Slot* s) {
   // prompt) hit the cache while this one is still generating.
   if (s->generated.empty()) prefix_cache_.Insert(s->seq, *s->cache);
 
-  float* last = logits_.data() + (n - 1) * vocab_;
+  float* last = s->logits.data();
   TokenConstraint* c = s->req.constraint.get();
   // Penalties go into `last` itself so that logprobs describe the distribution sampled from;
   // the sampler then gets an empty history. It modifies its input, hence the scratch copy.
@@ -248,11 +269,13 @@ void Scheduler::Loop() {
     Timer t;
     ++step_;
     int active = 0;
+    std::vector<Slot*> run;
     for (auto& s : slots_)
       if (s->busy) {
         ++active;
-        Step(s.get());
+        if (Prepare(s.get())) run.push_back(s.get());
       }
+    if (!run.empty()) StepAll(run);
     std::lock_guard<std::mutex> lk(mu_);
     if (active) stats_.busy_seconds += t.Seconds();
     uint64_t a = 0;

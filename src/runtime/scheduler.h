@@ -120,7 +120,9 @@ class Scheduler {
   };
   void Loop();
   void Admit(Slot* s, Pending p);
-  bool Step(Slot* s);  // false when the slot finished
+  bool Prepare(Slot* s);                   // false when the slot finished (cancelled, full)
+  void StepAll(const std::vector<Slot*>& run);
+  bool AfterForward(Slot* s);              // sample, emit; false when the slot finished
   void Finish(Slot* s, const std::string& reason, bool stop_token, Status error = Status::Ok());
 
   Model* model_;
@@ -129,7 +131,7 @@ class Scheduler {
   std::unique_ptr<ThreadPool> pool_;
   std::vector<std::unique_ptr<Slot>> slots_;
   PrefixCache prefix_cache_;
-  std::vector<float> logits_;
+  std::vector<SeqChunk> chunks_;
   std::vector<uint8_t> mask_;
   std::vector<float> scratch_;
 
