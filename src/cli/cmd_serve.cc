@@ -1,0 +1,60 @@
+// qiusuo serve: the DeepSeek/OpenAI-compatible HTTP server (src/server/).
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "server/server.h"
+
+namespace qs::cli {
+namespace {
+
+int Run(const server::ServerOptions& o) {
+  // SIGINT/SIGTERM are taken by a waiting thread (blocked here before any thread starts, so every
+  // thread inherits the mask) which stops the server cleanly.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);  // a client that goes away must not kill the server
+  auto srv = server::Server::Create(o);
+  if (!srv.ok()) return Fail(srv.status());
+  auto port = (*srv)->Bind();
+  if (!port.ok()) return Fail(port.status());
+  std::printf("qiusuo: listening on http://%s:%d\n", o.host.c_str(), *port);
+  std::fflush(stdout);
+  server::Server* s = srv->get();
+  std::thread sig([s, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    s->Stop();
+  });
+  sig.detach();
+  s->Run();
+  return 0;
+}
+
+}  // namespace
+
+QS_COMMAND(serve, "serve", "DeepSeek/OpenAI-compatible HTTP API server with a web chat page", [](CLI::App* app) {
+  auto o = std::make_shared<server::ServerOptions>();
+  app->add_option("--model,-m", o->model_path, "model directory")->required();
+  app->add_option("--host", o->host, "address to listen on");
+  app->add_option("--port", o->port, "port (0: any free port, printed on stdout)")->check(CLI::Range(0, 65535));
+  app->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY'");
+  app->add_option("--parallel,-p", o->parallel, "sequence slots (continuous batching)")->check(CLI::Range(1, 256));
+  app->add_option("--ctx,-c", o->ctx, "context tokens per slot")->check(CLI::Range(16, 1 << 24));
+  app->add_option("--chunk", o->chunk, "prompt tokens per slot per scheduler step")->check(CLI::Range(1, 1 << 16));
+  app->add_option("--threads,-t", o->threads, "compute threads (default: all cores)");
+  app->add_option("--max-queue", o->max_queue, "requests that may wait for a slot before 429")->check(CLI::Range(0, 1 << 16));
+  app->add_option("--cache-mb", o->cache_mb, "prefix cache budget in MiB");
+  app->add_option("--model-id", o->model_id, "model name reported by /v1/models");
+  app->add_option("--reasoning", o->reasoning, "auto | on | off: <think> split and R1 sampling defaults")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  return [o] { return Run(*o); };
+});
+
+}  // namespace qs::cli

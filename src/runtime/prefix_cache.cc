@@ -1,0 +1,63 @@
+#include "runtime/prefix_cache.h"
+
+#include <algorithm>
+
+namespace qs {
+
+namespace {
+int64_t CommonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t n = std::min(a.size(), b.size()), i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return static_cast<int64_t>(i);
+}
+}  // namespace
+
+int64_t PrefixCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst) {
+  auto best = entries_.end();
+  int64_t best_len = 0;
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    int64_t l = std::min(CommonPrefix(tokens, it->tokens), max_len);
+    if (l > best_len) best_len = l, best = it;
+  }
+  if (best == entries_.end()) return 0;
+  if (!dst->CopyPrefixFrom(*best->kv, best_len).ok()) return 0;
+  entries_.splice(entries_.begin(), entries_, best);  // most recently used
+  return best_len;
+}
+
+void PrefixCache::EvictToFit(size_t incoming) {
+  while (!entries_.empty() && bytes_ + incoming > budget_) {
+    bytes_ -= entries_.back().bytes;
+    entries_.pop_back();
+  }
+}
+
+void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0 || n > src.size()) return;
+  const size_t need = static_cast<size_t>(n) * src.bytes_per_token();
+  if (need > budget_) return;
+  // Drop entries that are a prefix of the new one (it covers them); skip if one covers it.
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    int64_t l = CommonPrefix(tokens, it->tokens);
+    if (l == static_cast<int64_t>(it->tokens.size())) {
+      bytes_ -= it->bytes;
+      it = entries_.erase(it);
+    } else if (l == n) {
+      entries_.splice(entries_.begin(), entries_, it);
+      return;
+    } else {
+      ++it;
+    }
+  }
+  EvictToFit(need);
+  Entry e;
+  e.tokens = tokens;
+  e.kv = std::make_unique<KvCache>(src.n_layers(), src.k_width(), src.v_width(), n);
+  if (!e.kv->CopyPrefixFrom(src, n).ok()) return;
+  e.bytes = need;
+  bytes_ += need;
+  entries_.push_front(std::move(e));
+}
+
+}  // namespace qs

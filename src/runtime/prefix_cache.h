@@ -1,0 +1,45 @@
+// Prompt prefix cache: KV rows of finished sequences, keyed by their tokens, so a request whose
+// prompt starts with the same tokens (a shared system prompt, the earlier turns of a chat) skips
+// recomputing them. Rows at positions < L depend only on tokens[0..L) (causal attention), so any
+// common prefix of a stored sequence is reusable. This is what `prompt_cache_hit_tokens` counts
+// (DeepSeek's "context caching on disk", https://api-docs.deepseek.com/guides/kv_cache).
+//
+// Bounded by a byte budget; least recently used entries are evicted first. A new entry that
+// extends an existing one replaces it. Not thread-safe: owned by the scheduler thread.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <vector>
+
+#include "model/kv_cache.h"
+
+namespace qs {
+
+class PrefixCache {
+ public:
+  explicit PrefixCache(size_t budget_bytes) : budget_(budget_bytes) {}
+
+  // Longest common prefix (at most `max_len` tokens) between `tokens` and a stored sequence; copies
+  // those rows into `dst` (replacing its contents) and returns their number (0: nothing reused).
+  int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst);
+  // Stores the first tokens.size() rows of `src` for `tokens`.
+  void Insert(const std::vector<int32_t>& tokens, const KvCache& src);
+
+  size_t bytes() const { return bytes_; }
+  size_t entries() const { return entries_.size(); }
+  size_t budget() const { return budget_; }
+
+ private:
+  struct Entry {
+    std::vector<int32_t> tokens;
+    std::unique_ptr<KvCache> kv;
+    size_t bytes = 0;
+  };
+  void EvictToFit(size_t incoming);
+  size_t budget_, bytes_ = 0;
+  std::list<Entry> entries_;  // front: most recently used
+};
+
+}  // namespace qs

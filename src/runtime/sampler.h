@@ -1,0 +1,59 @@
+// Token sampling: penalties, temperature, top-k, top-p (nucleus), min-p, seeded RNG.
+//
+// Order follows llama.cpp / Hugging Face: penalties on the raw logits (OpenAI's definition:
+// logit -= count * frequency_penalty + (count > 0) * presence_penalty), then temperature, then the
+// truncations top-k -> top-p -> min-p over the softmax, then a draw. temperature == 0 is greedy.
+// The RNG is per request (std::mt19937_64 seeded from `seed`), so a seeded request gives the same
+// tokens whatever else the server is doing.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace qs {
+
+struct SamplingParams {
+  float temperature = 1.0f;  // 0: greedy
+  int top_k = 0;             // 0: off
+  float top_p = 1.0f;        // 1: off
+  float min_p = 0.0f;        // 0: off
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
+  uint64_t seed = 0;
+  bool has_seed = false;     // false: a random seed per request
+};
+
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0.0f;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& p);
+
+  // Picks a token from logits[0..V). `history`: tokens generated so far (penalties). `allowed`
+  // (optional, V entries): tokens with allowed[i] == 0 are never chosen. Returns -1 when nothing
+  // is allowed. Modifies `logits` (penalties applied in place).
+  int32_t Sample(float* logits, int64_t V, const std::vector<int32_t>& history,
+                 const std::vector<uint8_t>* allowed = nullptr);
+
+  // Log-probabilities (log-softmax of the penalized logits, before temperature, as OpenAI
+  // reports them) of token `id` and the n most likely tokens. Call after Sample on the same logits.
+  static TokenLogprob Logprob(const float* logits, int64_t V, int32_t id);
+  static std::vector<TokenLogprob> TopLogprobs(const float* logits, int64_t V, int n);
+
+  // Applies frequency/presence penalties to logits in place.
+  static void ApplyPenalties(float* logits, int64_t V, const std::vector<int32_t>& history,
+                             float frequency, float presence);
+
+  const SamplingParams& params() const { return p_; }
+
+ private:
+  SamplingParams p_;
+  std::mt19937_64 rng_;
+  std::vector<std::pair<float, int32_t>> cand_;  // scratch
+};
+
+}  // namespace qs

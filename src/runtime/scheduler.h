@@ -1,0 +1,146 @@
+// Continuous batching over N sequence slots (`--parallel`).
+//
+// One scheduler thread owns the model, the slots and the prefix cache. Each step it admits queued
+// requests into free slots (so new requests join between decode steps), then advances every busy
+// slot by one unit of work: a prompt chunk of at most `chunk` tokens (so a long prompt does not
+// stall the streams in flight) or one decode token. Model::Forward is called once per slot per
+// step (the model has no multi-sequence batched forward yet); with a batched forward the slots'
+// decode tokens would go through one call.
+//
+// Requests talk to their consumer (an HTTP handler, the terminal chat) through a RequestHandle:
+// an event queue the scheduler pushes to and the consumer pops from, plus a cancel flag the
+// consumer sets (client gone, stop string seen); a cancelled slot is freed before the next step.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "model/model.h"
+#include "runtime/prefix_cache.h"
+#include "runtime/sampler.h"
+
+namespace qs {
+
+class ThreadPool;
+
+// Restricts which tokens may come next (JSON mode). Called on the scheduler thread only.
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  virtual bool Allows(int32_t token) = 0;               // cheap check of one candidate
+  virtual void Mask(std::vector<uint8_t>* allowed) = 0;  // full mask over the vocabulary
+  virtual void Accept(int32_t token) = 0;               // the token was chosen
+};
+
+struct GenEvent {
+  enum Kind { kStarted, kToken, kDone } kind = kToken;
+  int64_t cache_hit_tokens = 0;  // kStarted: prompt tokens reused from the prefix cache
+  int32_t token = -1;            // kToken
+  TokenLogprob logprob;          // kToken, when logprobs were asked for
+  std::vector<TokenLogprob> top;
+  std::string finish_reason;     // kDone: "stop" | "length" | "cancelled" | "error"
+  bool stop_token = false;       // kDone: ended by a stop token (counted, not sent as kToken)
+  Status error;                  // kDone with "error"
+  uint64_t step = 0;             // scheduler step that produced the event (ordering across requests)
+};
+
+struct GenRequest {
+  std::vector<int32_t> prompt;
+  SamplingParams sampling;
+  int64_t max_tokens = 256;
+  std::vector<int32_t> stop_ids;  // end-of-sequence tokens
+  int top_logprobs = -1;          // -1: no logprobs; else the number of alternatives (0..20)
+  std::shared_ptr<TokenConstraint> constraint;
+};
+
+class RequestHandle {
+ public:
+  // Waits up to `timeout` for the next event; false on timeout.
+  bool Next(GenEvent* ev, std::chrono::milliseconds timeout);
+  void Cancel() { cancel_.store(true); }
+  bool cancelled() const { return cancel_.load(); }
+
+ private:
+  friend class Scheduler;
+  void Push(GenEvent ev);
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<GenEvent> q_;
+  std::atomic<bool> cancel_{false};
+};
+
+struct SchedulerOptions {
+  int parallel = 1;        // slots
+  int64_t ctx = 4096;      // tokens per slot (prompt + completion)
+  int64_t chunk = 128;     // prompt tokens per slot per step
+  int max_queue = 64;      // requests that may wait beyond the idle slots; more -> kQueueFull
+  size_t cache_bytes = 256u << 20;  // prefix cache budget
+  int threads = 0;         // compute threads (0: all cores)
+};
+
+struct SchedulerStats {
+  uint64_t requests = 0, prompt_tokens = 0, completion_tokens = 0, cache_hit_tokens = 0;
+  uint64_t queue_length = 0, active_slots = 0, cache_entries = 0, cache_bytes = 0;
+  double busy_seconds = 0;  // wall time spent in steps with work
+  double decode_tokens_per_second = 0;  // completion tokens / busy seconds
+};
+
+class Scheduler {
+ public:
+  Scheduler(Model* model, const SchedulerOptions& opt);
+  ~Scheduler();  // Shutdown()
+  // Stops the thread; requests in flight or queued end with "cancelled", new ones are refused
+  // (kStopped). Idempotent.
+  void Shutdown();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  enum class SubmitError { kNone, kQueueFull, kTooLong, kStopped };
+  // Queues a request. nullptr and *err set when it cannot be accepted.
+  std::shared_ptr<RequestHandle> Submit(GenRequest req, SubmitError* err);
+
+  SchedulerStats Stats() const;
+  const SchedulerOptions& options() const { return opt_; }
+  int64_t vocab_size() const { return vocab_; }
+
+ private:
+  struct Slot;
+  struct Pending {
+    GenRequest req;
+    std::shared_ptr<RequestHandle> handle;
+  };
+  void Loop();
+  void Admit(Slot* s, Pending p);
+  bool Step(Slot* s);  // false when the slot finished
+  void Finish(Slot* s, const std::string& reason, bool stop_token, Status error = Status::Ok());
+
+  Model* model_;
+  SchedulerOptions opt_;
+  int64_t vocab_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  PrefixCache prefix_cache_;
+  std::vector<float> logits_;
+  std::vector<uint8_t> mask_;
+  std::vector<float> scratch_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stop_ = false;
+  std::atomic<int> busy_{0};  // slots in use
+  uint64_t step_ = 0;          // scheduler thread only
+  SchedulerStats stats_;  // under mu_
+  std::thread thread_;
+};
+
+}  // namespace qs

@@ -1,0 +1,61 @@
+// Request parsing and validation for the OpenAI/DeepSeek-compatible API. Wrong JSON or wrong
+// types are 400 (invalid_request_error), values out of range are 422, as DeepSeek's API answers
+// (https://api-docs.deepseek.com/quick_start/error_codes).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/sampler.h"
+
+namespace qs::server {
+
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string code = "invalid_request_error";
+  std::string param;  // empty: null
+  nlohmann::json ToJson() const;
+};
+
+// Fields common to chat and completions.
+struct GenOptions {
+  SamplingParams sampling;
+  bool temperature_set = false, top_p_set = false;
+  int64_t max_tokens = -1;  // -1: up to the context
+  std::vector<std::string> stop;
+  bool stream = false, include_usage = false;
+  bool logprobs = false;
+  int top_logprobs = 0;
+};
+
+struct ChatRequest {
+  GenOptions gen;
+  nlohmann::ordered_json messages;  // as given, content parts flattened to strings
+  nlohmann::ordered_json tools;     // null when none
+  std::string tool_choice = "auto";  // none | auto | required | the forced function's name
+  bool forced_tool = false;          // tool_choice names a function
+  bool json_mode = false;
+  bool prefix = false;               // last assistant message continues (chat prefix completion)
+  std::string prefix_text;
+  bool raw_reasoning = false;        // "reasoning_format": "raw"/"none": tags inline in content
+  std::string model;
+};
+
+struct CompletionRequest {
+  GenOptions gen;
+  std::string prompt, suffix, model;
+  bool echo = false;
+};
+
+// Both return an error for malformed bodies; `body` is the raw request body.
+std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* out);
+std::optional<ApiError> ParseCompletionRequest(const std::string& body, CompletionRequest* out);
+
+// JSON text with invalid UTF-8 replaced (token text may split characters).
+std::string Dump(const nlohmann::json& j);
+
+}  // namespace qs::server

@@ -1,0 +1,51 @@
+#include "server/output.h"
+
+namespace qs::server {
+
+OutputPipeline::OutputPipeline(const Tokenizer& tok, const OutputOptions& opt)
+    : opt_(opt), dec_(tok), stop_(opt.stop), split_(opt.prompt_in_think),
+      raw_prefix_pending_(!opt.split_reasoning && opt.prompt_in_think) {}
+
+OutputDelta OutputPipeline::Route(const std::string& text, bool final) {
+  OutputDelta d;
+  if (!opt_.split_reasoning) {
+    d.content = text;
+    if (raw_prefix_pending_) {  // raw mode: show the <think> the prompt opened
+      d.content = "<think>\n" + d.content;
+      raw_prefix_pending_ = false;
+    }
+  } else {
+    SplitText s = split_.Push(text);
+    if (final) {
+      SplitText f = split_.Flush();
+      s.reasoning += f.reasoning;
+      s.content += f.content;
+    }
+    d.reasoning = std::move(s.reasoning);
+    d.content = std::move(s.content);
+  }
+  if (opt_.parse_tools) d.content = tools_.Push(d.content);
+  return d;
+}
+
+OutputDelta OutputPipeline::Push(int32_t token) {
+  if (stop_.stopped()) return {};
+  if (opt_.split_reasoning && split_.in_think()) ++reasoning_tokens_;
+  return Route(stop_.Push(dec_.Push(token)), false);
+}
+
+OutputDelta OutputPipeline::PushText(const std::string& text) {
+  if (stop_.stopped()) return {};
+  return Route(stop_.Push(text), false);
+}
+
+OutputDelta OutputPipeline::Finish(std::vector<ToolCall>* calls) {
+  std::string rest = stop_.stopped() ? "" : stop_.Push(dec_.Flush());
+  rest += stop_.Flush();
+  OutputDelta d = Route(rest, true);
+  calls->clear();
+  if (opt_.parse_tools) d.content += tools_.Finish(calls);
+  return d;
+}
+
+}  // namespace qs::server

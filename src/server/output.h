@@ -1,0 +1,50 @@
+// Turns a request's generated tokens into the API's text fields: detokenize (holding back split
+// UTF-8), cut at stop strings, split reasoning from the answer, lift tool calls out of the
+// content. Shared by the HTTP server and the terminal chat.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/text_stream.h"
+#include "tokenizer/tokenizer.h"
+
+namespace qs::server {
+
+struct OutputOptions {
+  std::vector<std::string> stop;
+  bool split_reasoning = true;  // false: the raw text with <think> tags inline
+  bool prompt_in_think = false;  // the prompt ended inside <think> (R1 templates)
+  bool parse_tools = false;
+};
+
+struct OutputDelta {
+  std::string reasoning, content;
+  bool empty() const { return reasoning.empty() && content.empty(); }
+};
+
+class OutputPipeline {
+ public:
+  OutputPipeline(const Tokenizer& tok, const OutputOptions& opt);
+  // One generated token. Returns the text to emit now.
+  OutputDelta Push(int32_t token);
+  // Text the server forced into the prompt as if generated (a forced tool-call opening).
+  OutputDelta PushText(const std::string& text);
+  // End of generation: held-back text, and the tool calls if any.
+  OutputDelta Finish(std::vector<ToolCall>* calls);
+  bool stopped() const { return stop_.stopped(); }  // a stop string was seen
+  int64_t reasoning_tokens() const { return reasoning_tokens_; }
+
+ private:
+  OutputDelta Route(const std::string& text, bool final);
+  const OutputOptions opt_;
+  StreamDecoder dec_;
+  StopMatcher stop_;
+  ReasoningSplitter split_;
+  ToolCallParser tools_;
+  int64_t reasoning_tokens_ = 0;
+  bool raw_prefix_pending_;
+};
+
+}  // namespace qs::server

@@ -1,0 +1,196 @@
+#include "server/server.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "base/log.h"
+#include "server/chat_prompt.h"
+#include "server/server_impl.h"
+#include "server/web_assets.h"
+
+namespace qs::server {
+
+using nlohmann::json;
+
+std::shared_ptr<const VocabBytes> Server::Impl::Vocab() {
+  std::lock_guard<std::mutex> lk(vocab_mu);
+  if (!vocab_bytes) vocab_bytes = VocabBytes::Build(*tok);
+  return vocab_bytes;
+}
+
+std::string Server::Impl::NewId(const char* prefix) {
+  auto now = std::chrono::system_clock::now().time_since_epoch().count();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s%llx%04llx", prefix, static_cast<unsigned long long>(now),
+                static_cast<unsigned long long>(id_counter.fetch_add(1) & 0xffff));
+  return buf;
+}
+
+void Server::Impl::SendError(httplib::Response& res, const ApiError& e) {
+  http_errors++;
+  res.status = e.status;
+  res.set_content(Dump(e.ToJson()), "application/json");
+}
+
+bool Server::Impl::Authorized(const httplib::Request& req, httplib::Response& res) {
+  if (opt.api_key.empty()) return true;
+  std::string h = req.get_header_value("Authorization");
+  if (h == "Bearer " + opt.api_key) return true;
+  ApiError e;
+  e.status = 401;
+  e.type = "authentication_error";
+  e.code = "invalid_api_key";
+  e.message = h.empty() ? "Authentication Fails (no API key given: send 'Authorization: Bearer <key>')"
+                        : "Authentication Fails, your API key is invalid";
+  SendError(res, e);
+  return false;
+}
+
+void Server::Impl::Routes() {
+  http.set_pre_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+    http_requests++;
+    res.set_header("Access-Control-Allow-Origin", "*");
+    res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  auto chat = [this](const httplib::Request& q, httplib::Response& r) {
+    if (Authorized(q, r)) HandleChat(q, r);
+  };
+  auto completion = [this](const httplib::Request& q, httplib::Response& r) {
+    if (Authorized(q, r)) HandleCompletion(q, r);
+  };
+  http.Post("/v1/chat/completions", chat);
+  http.Post("/chat/completions", chat);
+  http.Post("/beta/completions", completion);
+  http.Post("/v1/completions", completion);
+  http.Post("/completions", completion);
+  auto models = [this](const httplib::Request& q, httplib::Response& r) {
+    if (!Authorized(q, r)) return;
+    json m = {{"id", opt.model_id}, {"object", "model"}, {"owned_by", "qiusuo"}, {"created", 0}};
+    r.set_content(Dump(json{{"object", "list"}, {"data", json::array({m})}}), "application/json");
+  };
+  http.Get("/v1/models", models);
+  http.Get("/models", models);
+  http.Get("/health", [this](const httplib::Request&, httplib::Response& r) {
+    SchedulerStats s = sched->Stats();
+    r.set_content(Dump(json{{"status", "ok"}, {"model", opt.model_id}, {"slots", opt.parallel},
+                            {"slots_busy", s.active_slots}, {"queue", s.queue_length}}),
+                  "application/json");
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& r) {
+    SchedulerStats s = sched->Stats();
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, double v) {
+      char buf[512];
+      std::snprintf(buf, sizeof buf, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+      out += buf;
+    };
+    metric("qiusuo_http_requests_total", "counter", "HTTP requests received", double(http_requests.load()));
+    metric("qiusuo_http_errors_total", "counter", "HTTP requests answered with an error", double(http_errors.load()));
+    metric("qiusuo_requests_total", "counter", "generation requests started", double(s.requests));
+    metric("qiusuo_prompt_tokens_total", "counter", "prompt tokens (tokens in)", double(s.prompt_tokens));
+    metric("qiusuo_completion_tokens_total", "counter", "generated tokens (tokens out)", double(s.completion_tokens));
+    metric("qiusuo_prompt_cache_hit_tokens_total", "counter", "prompt tokens reused from the prefix cache",
+           double(s.cache_hit_tokens));
+    metric("qiusuo_client_disconnects_total", "counter", "streams whose client went away", double(disconnects.load()));
+    metric("qiusuo_queue_length", "gauge", "requests waiting for a slot", double(s.queue_length));
+    metric("qiusuo_slots_busy", "gauge", "slots generating", double(s.active_slots));
+    metric("qiusuo_slots_total", "gauge", "slots (--parallel)", double(opt.parallel));
+    metric("qiusuo_prefix_cache_bytes", "gauge", "bytes of KV held by the prefix cache", double(s.cache_bytes));
+    metric("qiusuo_prefix_cache_entries", "gauge", "sequences held by the prefix cache", double(s.cache_entries));
+    metric("qiusuo_tokens_per_second", "gauge", "generated tokens per busy second", s.decode_tokens_per_second);
+    r.set_content(out, "text/plain; version=0.0.4");
+  });
+  http.Get("/", [](const httplib::Request&, httplib::Response& r) {
+    r.set_content(std::string(kWebIndexHtml), "text/html; charset=utf-8");
+  });
+  http.set_error_handler([this](const httplib::Request& q, httplib::Response& r) {
+    if (!r.body.empty()) return;
+    ApiError e;
+    e.status = r.status;
+    if (r.status == 404) {
+      e.message = "no such endpoint: " + q.method + " " + q.path;
+      e.code = "not_found";
+    } else if (r.status == 413) {
+      e.message = "request body too large";
+    } else {
+      e.message = "HTTP error " + std::to_string(r.status);
+    }
+    if (r.status >= 500) e.type = "server_error";
+    r.set_content(Dump(e.ToJson()), "application/json");
+  });
+  http.set_exception_handler([this](const httplib::Request&, httplib::Response& r, std::exception_ptr ep) {
+    ApiError e;
+    e.status = 500;
+    e.type = "server_error";
+    e.code = "internal_error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& ex) {
+      e.message = std::string("internal error: ") + ex.what();
+    } catch (...) {
+      e.message = "internal error";
+    }
+    SendError(r, e);
+  });
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() {
+  Stop();
+  impl_->sched.reset();
+}
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = opt;
+  if (impl->opt.model_id.empty())
+    impl->opt.model_id = std::filesystem::path(opt.model_path).lexically_normal().filename().string();
+  if (impl->opt.model_id.empty()) impl->opt.model_id = "qiusuo";
+  QS_ASSIGN_OR_RETURN(impl->model, LoadModel(opt.model_path));
+  QS_ASSIGN_OR_RETURN(impl->tok, Tokenizer::Load(opt.model_path));
+  QS_ASSIGN_OR_RETURN(impl->mct, LoadChatTemplate(opt.model_path));
+  auto t = ChatTemplate::Compile(impl->mct.source);
+  if (!t.ok()) return t.status().With("chat template " + impl->mct.origin);
+  impl->tmpl.emplace(std::move(*t));
+  impl->eos_ids = EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id);
+  if (opt.reasoning == "on") impl->reasoning_model = true;
+  else if (opt.reasoning == "off") impl->reasoning_model = false;
+  else impl->reasoning_model = IsReasoningTemplate(impl->mct.source);
+  SchedulerOptions so;
+  so.parallel = opt.parallel;
+  so.ctx = opt.ctx;
+  so.chunk = opt.chunk;
+  so.threads = opt.threads;
+  so.max_queue = opt.max_queue;
+  so.cache_bytes = opt.cache_mb << 20;
+  impl->sched = std::make_unique<Scheduler>(impl->model.get(), so);
+  // Enough HTTP threads for every slot and every queued request to hold a stream open.
+  const int threads = std::max(16, opt.parallel + opt.max_queue + 8);
+  impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  impl->http.set_payload_max_length(16u << 20);
+  impl->http.set_read_timeout(60, 0);
+  impl->http.set_write_timeout(30, 0);
+  impl->Routes();
+  QS_LOG_INFO("model %s: %s, chat template from %s%s", impl->opt.model_id.c_str(),
+          impl->model->config().architecture.c_str(), impl->mct.origin.c_str(),
+          impl->reasoning_model ? " (reasoning model)" : "");
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Result<int> Server::Bind() {
+  int port = impl_->opt.port == 0 ? impl_->http.bind_to_any_port(impl_->opt.host)
+                                  : (impl_->http.bind_to_port(impl_->opt.host, impl_->opt.port) ? impl_->opt.port : -1);
+  if (port < 0)
+    return IoError("cannot listen on " + impl_->opt.host + ":" + std::to_string(impl_->opt.port));
+  return port;
+}
+
+void Server::Run() { impl_->http.listen_after_bind(); }
+void Server::Stop() {
+  impl_->sched->Shutdown();  // streams in flight end now, so the HTTP threads can be joined
+  impl_->http.stop();
+}
+
+}  // namespace qs::server

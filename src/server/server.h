@@ -1,0 +1,53 @@
+// `qiusuo serve`: the DeepSeek/OpenAI-compatible HTTP API over the continuous-batching scheduler.
+//
+// Endpoints: POST /v1/chat/completions (/chat/completions), POST /beta/completions
+// (/v1/completions, /completions: FIM and plain completion), GET /v1/models (/models), /health,
+// /metrics (Prometheus text), / (the embedded web chat page).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+
+namespace qs {
+class Model;
+class Tokenizer;
+}  // namespace qs
+
+namespace qs::server {
+
+struct ServerOptions {
+  std::string model_path;
+  std::string model_id;  // name reported by /v1/models (default: the directory name)
+  std::string host = "127.0.0.1";
+  int port = 8080;       // 0: any free port
+  std::string api_key;   // empty: no authentication
+  int parallel = 1;
+  int64_t ctx = 4096;
+  int64_t chunk = 128;
+  int threads = 0;
+  int max_queue = 64;
+  size_t cache_mb = 256;
+  std::string reasoning = "auto";  // auto | on | off: R1 defaults and the <think> split
+};
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> Create(const ServerOptions& opt);
+  ~Server();
+  // Binds the socket; returns the port (useful with port 0).
+  Result<int> Bind();
+  // Serves until Stop() (from another thread or a signal handler thread).
+  void Run();
+  void Stop();
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qs::server

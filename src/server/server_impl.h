@@ -1,0 +1,51 @@
+// Internals of Server shared by server.cc (setup, small endpoints) and handlers.cc (generation).
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "runtime/json_constraint.h"
+#include "runtime/scheduler.h"
+#include "server/api.h"
+#include "server/server.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace qs::server {
+
+struct Server::Impl {
+  ServerOptions opt;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tok;
+  ModelChatTemplate mct;
+  std::optional<ChatTemplate> tmpl;
+  std::unique_ptr<Scheduler> sched;
+  std::vector<int32_t> eos_ids;
+  bool reasoning_model = false;
+  httplib::Server http;
+
+  std::mutex vocab_mu;
+  std::shared_ptr<const VocabBytes> vocab_bytes;  // built on the first JSON-mode request
+  std::shared_ptr<const VocabBytes> Vocab();
+
+  std::atomic<uint64_t> http_requests{0}, http_errors{0}, chat_requests{0}, completion_requests{0};
+  std::atomic<uint64_t> disconnects{0};
+  std::atomic<uint64_t> id_counter{0};
+
+  void Routes();
+  bool Authorized(const httplib::Request& req, httplib::Response& res);
+  void HandleChat(const httplib::Request& req, httplib::Response& res);
+  void HandleCompletion(const httplib::Request& req, httplib::Response& res);
+  void SendError(httplib::Response& res, const ApiError& e);
+  std::string NewId(const char* prefix);
+};
+
+}  // namespace qs::server

@@ -1,0 +1,88 @@
+// Request validation: 400 for malformed bodies and wrong types, 422 for values out of range.
+#include "server/api.h"
+
+#include <gtest/gtest.h>
+
+namespace qs::server {
+namespace {
+
+int ChatStatus(const std::string& body) {
+  ChatRequest r;
+  auto e = ParseChatRequest(body, &r);
+  return e ? e->status : 200;
+}
+
+TEST(Api, ChatValidation) {
+  const std::string msgs = R"("messages":[{"role":"user","content":"hi"}])";
+  EXPECT_EQ(ChatStatus("{" + msgs + "}"), 200);
+  EXPECT_EQ(ChatStatus("{"), 400);
+  EXPECT_EQ(ChatStatus("[]"), 400);
+  EXPECT_EQ(ChatStatus("{}"), 400);
+  EXPECT_EQ(ChatStatus(R"({"messages":"hi"})"), 400);
+  EXPECT_EQ(ChatStatus(R"({"messages":[]})"), 422);
+  EXPECT_EQ(ChatStatus(R"({"messages":[{"role":"wizard","content":"x"}]})"), 422);
+  EXPECT_EQ(ChatStatus(R"({"messages":[{"role":"user","content":5}]})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"temperature":"hot"})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"temperature":2.5})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"top_p":1.5})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"max_tokens":0})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"max_tokens":1.5})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"stop":[1]})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"stop":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"]})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"top_logprobs":3})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"logprobs":true,"top_logprobs":21})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"response_format":{"type":"xml"}})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"response_format":"json"})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"tool_choice":"required"})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"stream":"yes"})"), 400);
+  EXPECT_EQ(ChatStatus(R"({"messages":[{"role":"assistant","content":"x","prefix":true},{"role":"user","content":"y"}]})"), 422);
+}
+
+TEST(Api, ChatFields) {
+  ChatRequest r;
+  auto e = ParseChatRequest(R"({"model":"m","messages":[{"role":"system","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
+    {"role":"user","content":"q"},{"role":"assistant","content":"Sure,","prefix":true}],
+    "temperature":0,"seed":5,"stop":"x","stream":true,"stream_options":{"include_usage":true},
+    "tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"tool_choice":{"type":"function","function":{"name":"f"}},
+    "response_format":{"type":"json_object"},"logprobs":true,"top_logprobs":2})", &r);
+  ASSERT_FALSE(e) << e->message;
+  EXPECT_EQ(r.messages.size(), 2u);
+  EXPECT_EQ(r.messages[0]["content"], "ab");
+  EXPECT_TRUE(r.prefix);
+  EXPECT_EQ(r.prefix_text, "Sure,");
+  EXPECT_TRUE(r.gen.temperature_set);
+  EXPECT_EQ(r.gen.sampling.temperature, 0.0f);
+  EXPECT_TRUE(r.gen.sampling.has_seed);
+  EXPECT_EQ(r.gen.stop, std::vector<std::string>{"x"});
+  EXPECT_TRUE(r.gen.stream && r.gen.include_usage && r.json_mode && r.forced_tool && r.gen.logprobs);
+  EXPECT_EQ(r.tool_choice, "f");
+  EXPECT_EQ(r.gen.top_logprobs, 2);
+}
+
+TEST(Api, CompletionValidation) {
+  CompletionRequest r;
+  EXPECT_FALSE(ParseCompletionRequest(R"({"prompt":"def f(","suffix":"return 1","max_tokens":4,"echo":true,"logprobs":2})", &r));
+  EXPECT_EQ(r.suffix, "return 1");
+  EXPECT_TRUE(r.echo);
+  EXPECT_EQ(r.gen.top_logprobs, 2);
+  CompletionRequest r2;
+  EXPECT_EQ(ParseCompletionRequest(R"({"prompt":5})", &r2)->status, 400);
+  EXPECT_EQ(ParseCompletionRequest(R"({"prompt":"x","logprobs":30})", &r2)->status, 422);
+}
+
+TEST(Api, ErrorShape) {
+  ApiError e;
+  e.status = 422;
+  e.message = "m";
+  e.param = "temperature";
+  auto j = e.ToJson();
+  EXPECT_EQ(j["error"]["message"], "m");
+  EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(j["error"]["param"], "temperature");
+  EXPECT_TRUE(j["error"].contains("code"));
+  ApiError f;
+  EXPECT_TRUE(f.ToJson()["error"]["param"].is_null());
+}
+
+}  // namespace
+}  // namespace qs::server

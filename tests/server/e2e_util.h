@@ -1,0 +1,43 @@
+// Helpers for the end-to-end server tests: a tiny synthetic DeepSeek-V3 checkpoint with the real
+// tokenizer, the `qiusuo serve` process on a loopback port, and an SSE reader.
+#pragma once
+
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace qs::test {
+
+// Writes a tiny random DeepSeek-V3 model (vocab 129280, hidden 64, 2 layers, 8 experts) with the
+// DeepSeek-V3 tokenizer into `dir`; `chat_template`: optional chat_template.jinja to add (an R1
+// template). Returns "" on success, else the error.
+std::string MakeTinyModel(const std::string& dir, const std::string& chat_template_file = "");
+// The same, built once per qiusuo binary and shared by the test processes (CTest runs each test in
+// its own process): <tmp>/qiusuo-tests/e2e-model-<name>-<binary mtime>/m. Sets *model_dir.
+std::string SharedTinyModel(const std::string& name, const std::string& chat_template_file, std::string* model_dir);
+
+class ServerProcess {
+ public:
+  // Starts `qiusuo serve --model M --port 0 ARGS` and waits for "listening on".
+  bool Start(const std::string& model, const std::vector<std::string>& args, std::string* error);
+  ~ServerProcess() { Stop(); }
+  void Stop();
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+struct SseResult {
+  std::vector<nlohmann::json> events;  // parsed data: payloads, [DONE] excluded
+  bool done = false;                   // saw data: [DONE]
+  int keepalives = 0;
+  std::string error;                   // malformed event
+};
+SseResult ParseSse(const std::string& body);
+
+}  // namespace qs::test
