@@ -1,21 +1,58 @@
-// qiusuo synth: a random-weight checkpoint in the official HF layout for any supported config.
+// qiusuo synth: a random-weight model with a config's exact dimensions, as an HF checkpoint
+// directory (the official layout) or, with --out x.gguf, straight as a llama.cpp GGUF file of
+// any `quantize` type (no intermediate HF copy).
 #include <CLI/CLI.hpp>
+#include <filesystem>
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "io/mapped_file.h"
+#include "model/gguf_export.h"
 #include "model/synth.h"
+#include "tokenizer/tokenizer_gguf_export.h"
 
 namespace qs::cli {
 
-QS_COMMAND(synth, "synth", "write a random-weight checkpoint with a config's exact dimensions", [](CLI::App* app) {
+QS_COMMAND(synth, "synth", "write a random-weight model with a config's exact dimensions (HF dir or .gguf)",
+           [](CLI::App* app) {
   auto o = std::make_shared<SynthOptions>();
+  auto type = std::make_shared<std::string>("f16");
+  auto threads = std::make_shared<int>(0);
   app->add_option("--config", o->config_path, "config.json of the model to imitate")->required();
-  app->add_option("--tokenizer", o->tokenizer_dir, "directory whose tokenizer files to copy beside it");
-  app->add_option("--dtype", o->dtype, "bf16 | f32 | fp8 (e4m3 + 128x128 scale_inv, as the V3 release)");
+  app->add_option("--tokenizer", o->tokenizer_dir, "directory whose tokenizer files to copy beside it (HF) or "
+                  "to write as tokenizer.ggml.* metadata (GGUF)");
+  app->add_option("--dtype", o->dtype, "HF output: bf16 | f32 | fp8 (e4m3 + 128x128 scale_inv, as the V3 release)");
+  app->add_option("--type", *type, "GGUF output: " + GgufFileTypeNames() + " (default f16)");
+  app->add_option("--threads", *threads, "GGUF output: threads for quantizing rows");
   app->add_option("--seed", o->seed, "random seed");
-  app->add_option("--out", o->out_dir, "output directory")->required();
-  return [o] {
-    Status st = SynthesizeCheckpoint(*o);
+  app->add_option("--out", o->out_dir, "output directory, or a .gguf file")->required();
+  return [o, type, threads] {
+    const std::string& out = o->out_dir;
+    if (out.size() < 5 || out.compare(out.size() - 5, 5, ".gguf") != 0) {
+      Status st = SynthesizeCheckpoint(*o);
+      return st.ok() ? 0 : Fail(st);
+    }
+    SynthGgufOptions g;
+    g.config_path = o->config_path;
+    g.out_path = out;
+    g.gguf_type = *type;
+    g.seed = o->seed;
+    g.threads = *threads;
+    if (!o->tokenizer_dir.empty()) {
+      const std::string dir = o->tokenizer_dir, cfg = o->config_path;
+      g.extra_metadata = [dir, cfg](GgufWriter* w) -> Status {
+        namespace fs = std::filesystem;
+        QS_ASSIGN_OR_RETURN(std::string tj, ReadTextFile((fs::path(dir) / "tokenizer.json").string()));
+        std::string tc;
+        std::error_code ec;
+        if (fs::exists(fs::path(dir) / "tokenizer_config.json", ec)) {
+          QS_ASSIGN_OR_RETURN(tc, ReadTextFile((fs::path(dir) / "tokenizer_config.json").string()));
+        }
+        QS_ASSIGN_OR_RETURN(std::string mc, ReadTextFile(cfg));  // vocab_size pads the token list
+        return WriteTokenizerGgufMetadataFromText(tj, tc, mc, (fs::path(dir) / "tokenizer.json").string(), w);
+      };
+    }
+    Status st = SynthesizeGguf(g);
     return st.ok() ? 0 : Fail(st);
   };
 });

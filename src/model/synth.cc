@@ -5,10 +5,13 @@
 #include <filesystem>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
 #include "io/mapped_file.h"
+#include "model/gguf_names.h"
+#include "model/gguf_quantize.h"
 #include "quant/fp16.h"
 
 namespace qs {
@@ -16,7 +19,6 @@ namespace qs {
 namespace fs = std::filesystem;
 
 Result<std::vector<TensorSpec>> CheckpointTensorSpecs(const ModelConfig& c) {
-  if (!c.is_mla()) return Unsupported("synth: only DeepSeek (MLA) checkpoints are supported so far");
   std::vector<TensorSpec> s;
   const int64_t H = c.hidden_size, V = c.vocab_size, NH = c.num_attention_heads;
   auto lin = [&](const std::string& n, int64_t out, int64_t in, InitKind k = InitKind::kLinear) {
@@ -33,6 +35,18 @@ Result<std::vector<TensorSpec>> CheckpointTensorSpecs(const ModelConfig& c) {
     norm(p + "input_layernorm.weight", H);
     norm(p + "post_attention_layernorm.weight", H);
     const std::string a = p + "self_attn.";
+    if (!c.is_mla()) {  // dense GQA (Qwen2 / Llama): q/k/v (+ biases), o_proj, SwiGLU MLP
+      const int64_t hd = c.head_dim, NKV = c.num_key_value_heads;
+      lin(a + "q_proj.weight", NH * hd, H);
+      if (c.attention_bias) s.push_back({a + "q_proj.bias", {NH * hd}, InitKind::kBias});
+      lin(a + "k_proj.weight", NKV * hd, H);
+      if (c.attention_bias) s.push_back({a + "k_proj.bias", {NKV * hd}, InitKind::kBias});
+      lin(a + "v_proj.weight", NKV * hd, H);
+      if (c.attention_bias) s.push_back({a + "v_proj.bias", {NKV * hd}, InitKind::kBias});
+      lin(a + "o_proj.weight", H, NH * hd);
+      ffn(p + "mlp.", c.intermediate_size);
+      return;
+    }
     if (c.q_lora_rank > 0) {
       lin(a + "q_a_proj.weight", c.q_lora_rank, H);
       norm(a + "q_a_layernorm.weight", c.q_lora_rank);
@@ -176,7 +190,48 @@ void WriteTensor(std::fstream& f, uint64_t data_start, const Planned& w, const P
   }
 }
 
+// Rows of the synthetic tensors, drawn in the order SynthesizeCheckpoint draws them.
+class SynthRowSource : public GgufRowSource {
+ public:
+  SynthRowSource(const ModelConfig& c, const std::vector<TensorSpec>& specs, uint64_t seed)
+      : c_(c), seed_(seed), rng_(0) {
+    for (const auto& s : specs) init_[s.name] = s.init;
+  }
+  bool hf_layout() const override { return true; }
+  Status ReadRows(const GgufPlanEntry& t, int64_t e, int64_t r0, int64_t n, float* out, ThreadPool*) override {
+    const std::string name = t.n_expert > 0 ? ExpertName(t.hf_name, e) : t.hf_name;
+    auto it = init_.find(name);
+    if (it == init_.end()) return NotFound("synth: no tensor '" + name + "' in the layout");
+    if (r0 == 0) rng_ = Rng(HashName(name, seed_));
+    const int64_t cols = t.cols();
+    for (int64_t i = 0; i < n * cols; ++i) out[i] = Draw(rng_, it->second, cols, c_.hidden_size);
+    return Status::Ok();
+  }
+
+ private:
+  ModelConfig c_;
+  uint64_t seed_;
+  Rng rng_;
+  std::map<std::string, InitKind> init_;
+};
+
 }  // namespace
+
+Status SynthesizeGguf(const SynthGgufOptions& o) {
+  QS_ASSIGN_OR_RETURN(ModelConfig c, LoadModelConfig(o.config_path));
+  QS_ASSIGN_OR_RETURN(GgufFileType ft, ParseGgufFileType(o.gguf_type));
+  QS_ASSIGN_OR_RETURN(auto specs, CheckpointTensorSpecs(c));
+  SynthRowSource src(c, specs, o.seed);
+  GgufModelWriteOptions wo;
+  wo.out_path = o.out_path;
+  wo.type = ft;
+  wo.threads = o.threads;
+  wo.model_name = !o.model_name.empty() ? o.model_name
+                                        : fs::path(o.config_path).parent_path().filename().string() + " (synthetic)";
+  wo.extra_metadata = o.extra_metadata;
+  wo.progress_label = "synth";
+  return WriteGgufModel(c, &src, wo);
+}
 
 Status SynthesizeCheckpoint(const SynthOptions& o) {
   QS_ASSIGN_OR_RETURN(std::string cfg_text, ReadTextFile(o.config_path));

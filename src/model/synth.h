@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include "tensor/dtype.h"
 
 namespace qs {
+
+class GgufWriter;
 
 // How a tensor is initialised (weights drawn like the golden fixtures: O(1) activations).
 enum class InitKind {
@@ -43,5 +46,21 @@ struct SynthOptions {
 };
 
 Status SynthesizeCheckpoint(const SynthOptions& o);
+
+// The same random model written straight to a llama.cpp GGUF file of `gguf_type` (any
+// `qiusuo quantize --type`), streamed tensor by tensor. The values are those SynthesizeCheckpoint
+// draws for the same config and seed (before its bf16 / fp8 rounding), so a GGUF synthesised at
+// type T equals `quantize --type T` of an f32 synthetic checkpoint, byte for byte.
+struct SynthGgufOptions {
+  std::string config_path;
+  std::string out_path;
+  std::string gguf_type = "f16";
+  uint64_t seed = 0;
+  int threads = 0;
+  std::string model_name;  // default: the config's directory name
+  // Extra metadata (tokenizer.* keys from a tokenizer directory), set by the caller.
+  std::function<Status(GgufWriter*)> extra_metadata;
+};
+Status SynthesizeGguf(const SynthGgufOptions& o);
 
 }  // namespace qs
