@@ -1,11 +1,14 @@
 // qiusuo info: what a model directory holds and what running it costs.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
 #include "cli/command.h"
 #include "cli/common.h"
+#include "io/gguf.h"
+#include "model/gguf_validate.h"
 #include "model/model.h"
 
 namespace qs::cli {
@@ -13,7 +16,7 @@ namespace {
 
 struct Opts {
   std::string model;
-  bool json = false;
+  bool json = false, check = false;
   int64_t ctx = 4096;
 };
 
@@ -26,7 +29,27 @@ std::string Human(uint64_t n) {
   return b;
 }
 
+// GGUF files first go through the project's validator (model/gguf_validate.h): every problem is
+// listed at once, not just the first one the loader trips on.
+int Validate(const std::string& path, bool quiet) {
+  auto g = GgufFile::Open(path);
+  if (!g.ok()) return Fail(g.status());
+  GgufValidation v = ValidateGgufModel(**g);
+  if (!quiet)
+    for (const auto& w : v.warnings) std::fprintf(stderr, "warning: %s: %s\n", path.c_str(), w.c_str());
+  if (!v.ok()) return Fail(v.ToStatus(path));
+  return 0;
+}
+
 int Run(const Opts& o) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(o.model, ec)) {
+    if (int rc = Validate(o.model, o.json)) return rc;
+    if (o.check) {
+      std::printf("%s: valid GGUF model file\n", o.model.c_str());
+      return 0;
+    }
+  }
   auto model = LoadModel(o.model);
   if (!model.ok()) return Fail(model.status());
   const ModelConfig& c = (*model)->config();
@@ -112,6 +135,7 @@ QS_COMMAND(info, "info", "describe a model: architecture, parameters, dtypes, me
   auto o = std::make_shared<Opts>();
   app->add_option("--model", o->model, "model directory (config.json + safetensors) or .gguf file")->required();
   app->add_flag("--json", o->json, "machine-readable output");
+  app->add_flag("--check", o->check, "GGUF: only run the validator (exit status 0 when the file is valid)");
   app->add_option("--ctx", o->ctx, "context length for the memory estimate")->check(CLI::Range(1, 1 << 24));
   return [o] { return Run(*o); };
 });
