@@ -9,6 +9,8 @@
 #include "io/mapped_file.h"
 #include "model/gguf_export.h"
 #include "model/synth.h"
+#include "io/gguf.h"
+#include "io/gguf_writer.h"
 #include "tokenizer/tokenizer_gguf_export.h"
 
 namespace qs::cli {
@@ -20,7 +22,7 @@ QS_COMMAND(synth, "synth", "write a random-weight model with a config's exact di
   auto threads = std::make_shared<int>(0);
   app->add_option("--config", o->config_path, "config.json of the model to imitate")->required();
   app->add_option("--tokenizer", o->tokenizer_dir, "directory whose tokenizer files to copy beside it (HF) or "
-                  "to write as tokenizer.ggml.* metadata (GGUF)");
+                  "to write as tokenizer.ggml.* metadata (GGUF), or a vocab .gguf whose tokenizer keys to copy");
   app->add_option("--dtype", o->dtype, "HF output: bf16 | f32 | fp8 (e4m3 + 128x128 scale_inv, as the V3 release)");
   app->add_option("--type", *type, "GGUF output: " + GgufFileTypeNames() + " (default f16)");
   app->add_option("--threads", *threads, "GGUF output: threads for quantizing rows");
@@ -38,7 +40,17 @@ QS_COMMAND(synth, "synth", "write a random-weight model with a config's exact di
     g.gguf_type = *type;
     g.seed = o->seed;
     g.threads = *threads;
-    if (!o->tokenizer_dir.empty()) {
+    const std::string& tk = o->tokenizer_dir;
+    if (tk.size() > 5 && tk.compare(tk.size() - 5, 5, ".gguf") == 0) {
+      // A (vocab-only) GGUF: copy its tokenizer.* keys as they are (e.g. llama.cpp's
+      // ggml-vocab-deepseek-llm.gguf for a DeepSeek-V2-Lite-shaped model).
+      g.extra_metadata = [tk](GgufWriter* w) -> Status {
+        QS_ASSIGN_OR_RETURN(auto v, GgufFile::Open(tk));
+        for (const auto& [k, val] : v->metadata())
+          if (k.rfind("tokenizer.", 0) == 0) QS_RETURN_IF_ERROR(w->SetValue(k, val));
+        return Status::Ok();
+      };
+    } else if (!o->tokenizer_dir.empty()) {
       const std::string dir = o->tokenizer_dir, cfg = o->config_path;
       g.extra_metadata = [dir, cfg](GgufWriter* w) -> Status {
         namespace fs = std::filesystem;
