@@ -50,6 +50,9 @@ QS_COMMAND(serve, "serve", "DeepSeek/OpenAI-compatible HTTP API server with a we
   app->add_option("--chunk", o->chunk, "prompt tokens per slot per scheduler step")->check(CLI::Range(1, 1 << 16));
   app->add_option("--threads,-t", o->threads, "compute threads (default: all cores)");
   app->add_option("--max-queue", o->max_queue, "requests that may wait for a slot before 429")->check(CLI::Range(0, 1 << 16));
+  app->add_option("--max-queue-wait", o->max_queue_wait_s,
+                  "seconds a request may wait for a slot before 503 'Server overloaded' (0: forever)")
+      ->check(CLI::Range(0.0, 1e7));
   app->add_option("--cache-mb", o->cache_mb, "prefix cache budget in MiB");
   app->add_option("--model-id", o->model_id, "model name reported by /v1/models");
   app->add_option("--reasoning", o->reasoning, "auto | on | off: <think> split and R1 sampling defaults")

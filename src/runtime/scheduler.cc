@@ -89,7 +89,7 @@ std::shared_ptr<RequestHandle> Scheduler::Submit(GenRequest req, SubmitError* er
       *err = SubmitError::kQueueFull;
       return nullptr;
     }
-    queue_.push_back({std::move(req), h});
+    queue_.push_back({std::move(req), h, std::chrono::steady_clock::now()});
     stats_.queue_length = queue_.size();
   }
   cv_.notify_all();
@@ -234,6 +234,26 @@ bool Scheduler::AfterForward(Slot* s) {
   return true;
 }
 
+void Scheduler::DropStaleQueued() {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    const bool cancelled = it->handle->cancelled();
+    if (!cancelled && (opt_.max_queue_wait.count() <= 0 || now - it->queued_at < opt_.max_queue_wait)) {
+      ++it;
+      continue;
+    }
+    GenEvent ev;
+    ev.kind = GenEvent::kDone;
+    ev.finish_reason = cancelled ? "cancelled" : "overloaded";
+    ev.step = step_;
+    if (!cancelled) stats_.queue_timeouts++;
+    it->handle->Push(std::move(ev));
+    it = queue_.erase(it);
+  }
+  stats_.queue_length = queue_.size();
+}
+
 void Scheduler::Loop() {
   for (;;) {
     {
@@ -246,6 +266,9 @@ void Scheduler::Loop() {
       cv_.wait(lk, [&] { return stop_ || !queue_.empty() || any_busy(); });
       if (stop_) break;
     }
+    // Queued requests whose client left, or that waited too long, give their place back (the
+    // queue bound of Submit counts only requests that still want to run).
+    DropStaleQueued();
     // Admit waiting requests into free slots (between decode steps).
     for (auto& s : slots_) {
       if (s->busy) continue;

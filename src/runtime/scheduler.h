@@ -3,9 +3,10 @@
 // One scheduler thread owns the model, the slots and the prefix cache. Each step it admits queued
 // requests into free slots (so new requests join between decode steps), then advances every busy
 // slot by one unit of work: a prompt chunk of at most `chunk` tokens (so a long prompt does not
-// stall the streams in flight) or one decode token. Model::Forward is called once per slot per
-// step (the model has no multi-sequence batched forward yet); with a batched forward the slots'
-// decode tokens would go through one call.
+// stall the streams in flight) or one decode token. All the slots' tokens of a step go through
+// one Model::ForwardBatch, so they share every weight read; attention reads each slot's own KV
+// cache. If the batch is refused (a bad token id), the slots are rerun one by one and only the
+// offending request ends with "error".
 //
 // Requests talk to their consumer (an HTTP handler, the terminal chat) through a RequestHandle:
 // an event queue the scheduler pushes to and the consumer pops from, plus a cancel flag the
@@ -47,7 +48,9 @@ struct GenEvent {
   int32_t token = -1;            // kToken
   TokenLogprob logprob;          // kToken, when logprobs were asked for
   std::vector<TokenLogprob> top;
-  std::string finish_reason;     // kDone: "stop" | "length" | "cancelled" | "error"
+  // kDone: "stop" | "length" | "cancelled" | "error" | "overloaded" (no slot became free within
+  // SchedulerOptions::max_queue_wait; nothing was generated)
+  std::string finish_reason;
   bool stop_token = false;       // kDone: ended by a stop token (counted, not sent as kToken)
   Status error;                  // kDone with "error"
   uint64_t step = 0;             // scheduler step that produced the event (ordering across requests)
@@ -85,10 +88,15 @@ struct SchedulerOptions {
   int max_queue = 64;      // requests that may wait beyond the idle slots; more -> kQueueFull
   size_t cache_bytes = 256u << 20;  // prefix cache budget
   int threads = 0;         // compute threads (0: all cores)
+  // A request still queued after this long ends with "overloaded" (HTTP 503), freeing its queue
+  // place; 0: wait forever. DeepSeek's API closes a request that has not started inference after
+  // 10 minutes (https://api-docs.deepseek.com/quick_start/rate_limit).
+  std::chrono::milliseconds max_queue_wait{0};
 };
 
 struct SchedulerStats {
   uint64_t requests = 0, prompt_tokens = 0, completion_tokens = 0, cache_hit_tokens = 0;
+  uint64_t queue_timeouts = 0;  // requests that ended "overloaded"
   uint64_t queue_length = 0, active_slots = 0, cache_entries = 0, cache_bytes = 0;
   double busy_seconds = 0;  // wall time spent in steps with work
   double decode_tokens_per_second = 0;  // completion tokens / busy seconds
@@ -117,8 +125,10 @@ class Scheduler {
   struct Pending {
     GenRequest req;
     std::shared_ptr<RequestHandle> handle;
+    std::chrono::steady_clock::time_point queued_at;
   };
   void Loop();
+  void DropStaleQueued();                  // cancelled or past max_queue_wait: end them now
   void Admit(Slot* s, Pending p);
   bool Prepare(Slot* s);                   // false when the slot finished (cancelled, full)
   void StepAll(const std::vector<Slot*>& run);

@@ -98,6 +98,12 @@ std::optional<ApiError> ParseGen(const ojson& j, bool chat, GenOptions* g) {
       return Bad("'stop' must be a string or an array of strings", "stop");
     }
   }
+  // One choice per request (DeepSeek's API has no `n`; OpenAI's n > 1 is refused rather than
+  // silently answered with one choice).
+  if (auto it = j.find("n"); it != j.end() && !it->is_null()) {
+    if (!it->is_number_integer()) return Bad("'n' must be an integer", "n");
+    if (it->get<int64_t>() != 1) return Invalid("'n' must be 1: one choice per request", "n");
+  }
   QS_API_TRY(Bool(j, "stream", &g->stream));
   if (auto it = j.find("stream_options"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return Bad("'stream_options' must be an object", "stream_options");
@@ -129,6 +135,11 @@ std::optional<ApiError> ParseBody(const std::string& body, ojson* j) {
 }
 
 }  // namespace
+
+void ApplySamplingDefaults(GenOptions* g, bool reasoning_model) {
+  if (!g->temperature_set) g->sampling.temperature = reasoning_model ? 0.6f : 1.0f;
+  if (!g->top_p_set) g->sampling.top_p = reasoning_model ? 0.95f : 1.0f;
+}
 
 std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r) {
   ojson j;

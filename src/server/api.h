@@ -51,6 +51,11 @@ struct CompletionRequest {
   bool echo = false;
 };
 
+// Sampling defaults for what the request left unset: DeepSeek-R1's recommended temperature 0.6 and
+// top_p 0.95 for reasoning models (https://huggingface.co/deepseek-ai/DeepSeek-R1#usage-recommendations),
+// else OpenAI's 1.0 / 1.0.
+void ApplySamplingDefaults(GenOptions* g, bool reasoning_model);
+
 // Both return an error for malformed bodies; `body` is the raw request body.
 std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* out);
 std::optional<ApiError> ParseCompletionRequest(const std::string& body, CompletionRequest* out);

@@ -1,8 +1,10 @@
 // Generation endpoints: chat completions and (FIM) completions, streaming and not.
 #include <chrono>
 #include <ctime>
+#include <optional>
 
 #include "server/chat_prompt.h"
+#include "server/connection.h"
 #include "server/output.h"
 #include "server/server_impl.h"
 
@@ -23,31 +25,42 @@ struct GenOutcome {
   Status error;
 };
 
+// How often a consumer's on_idle runs: streams send a keep-alive comment each second while the
+// request waits for its first token; non-streaming requests check their socket five times a second
+// for the whole request (nothing else would tell them that the client left).
+struct IdlePolicy {
+  std::chrono::milliseconds period{1000};
+  bool after_first_token = false;
+};
+
 // Pulls events until the request is done. on_token(ev) -> false: stop (stop string or client
-// gone, as told by *gone). on_idle() is called each second before the first token (keep-alives);
-// false: the client is gone.
+// gone, as told by *gone). on_idle() -> false: the client is gone.
 template <class OnToken, class OnIdle>
-GenOutcome Consume(RequestHandle& h, OnToken on_token, OnIdle on_idle, bool* gone) {
+GenOutcome Consume(RequestHandle& h, OnToken on_token, OnIdle on_idle, bool* gone, IdlePolicy policy = {}) {
+  using Clock = std::chrono::steady_clock;
   GenOutcome o;
   bool started_tokens = false;
+  auto next_idle = Clock::now() + policy.period;
   for (;;) {
-    GenEvent ev;
-    if (!h.Next(&ev, std::chrono::milliseconds(1000))) {
-      if (!started_tokens && !on_idle()) {
-        h.Cancel();
+    auto now = Clock::now();
+    if (now >= next_idle) {
+      next_idle = now + policy.period;
+      if ((policy.after_first_token || !started_tokens) && !on_idle()) {
+        h.Cancel();  // the slot (or queue place) is freed before the scheduler's next step
         o.client_gone = true;
         o.finish_reason = "cancelled";
         return o;
       }
-      continue;
     }
+    GenEvent ev;
+    if (!h.Next(&ev, std::chrono::duration_cast<std::chrono::milliseconds>(next_idle - now))) continue;
     if (ev.kind == GenEvent::kStarted) {
       o.cache_hit = ev.cache_hit_tokens;
     } else if (ev.kind == GenEvent::kToken) {
       started_tokens = true;
       o.completion_tokens++;
       if (!on_token(ev)) {
-        h.Cancel();  // the slot is freed before the scheduler's next step
+        h.Cancel();
         o.client_gone = *gone;
         o.finish_reason = *gone ? "cancelled" : "stop";
         return o;
@@ -60,6 +73,34 @@ GenOutcome Consume(RequestHandle& h, OnToken on_token, OnIdle on_idle, bool* gon
     }
   }
 }
+
+// The HTTP error for a request that did not end normally (the client is still there): the
+// scheduler refused its forward pass (500), no slot freed up in time (503), the server is
+// stopping (503). nullopt: it ended normally.
+std::optional<ApiError> OutcomeError(const GenOutcome& o) {
+  ApiError e;
+  e.type = "server_error";
+  if (!o.error.ok() || o.finish_reason == "error") {
+    e.status = 500;
+    e.code = "internal_error";
+    e.message = "internal error while generating: " + (o.error.ok() ? std::string("unknown") : o.error.message());
+  } else if (o.finish_reason == "overloaded") {
+    e.status = 503;
+    e.code = "server_overloaded";
+    e.message = "Server overloaded: no generation slot became free within --max-queue-wait; try again later";
+  } else if (o.finish_reason == "cancelled" && !o.client_gone) {
+    e.status = 503;
+    e.code = "server_overloaded";
+    e.message = "the server is shutting down";
+  } else {
+    return std::nullopt;
+  }
+  return e;
+}
+
+// Mid-stream errors: the status line (200) is already sent, so the error goes in an event of the
+// shape OpenAI's streams use (the official SDKs raise it as an APIError), then the stream ends.
+std::string SseError(const ApiError& e) { return "data: " + Dump(e.ToJson()) + "\n\ndata: [DONE]\n\n"; }
 
 json Usage(int64_t prompt, const GenOutcome& o, int64_t reasoning_tokens, bool chat) {
   json u = {{"prompt_tokens", prompt},
@@ -122,10 +163,19 @@ ApiError Overloaded(Scheduler::SubmitError e, int64_t prompt_len, int64_t ctx) {
   return a;
 }
 
+constexpr IdlePolicy kNonStreamingIdle{std::chrono::milliseconds(200), /*after_first_token=*/true};
+
 // Writes to a stream; false once the client has gone.
 bool Write(httplib::DataSink& sink, const std::string& s) { return sink.is_writable() && sink.write(s.data(), s.size()); }
 
 }  // namespace
+
+// The client of a non-streaming request left: its slot is already freed (Consume cancelled it).
+// Nobody reads the answer; 499 (nginx's "client closed request") shows up in logs and metrics.
+void Server::Impl::ClientGone(httplib::Response& res) {
+  disconnects++;
+  res.status = 499;
+}
 
 void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& res) {
   chat_requests++;
@@ -159,9 +209,8 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
 
   GenRequest g;
   g.prompt = std::move(ids->ids);
+  ApplySamplingDefaults(&cr.gen, reasoning_model);
   g.sampling = cr.gen.sampling;
-  if (!cr.gen.temperature_set) g.sampling.temperature = reasoning_model ? 0.6f : 1.0f;
-  if (!cr.gen.top_p_set) g.sampling.top_p = reasoning_model ? 0.95f : 1.0f;
   g.max_tokens = cr.gen.max_tokens > 0 ? std::min(cr.gen.max_tokens, ctx - n_prompt) : ctx - n_prompt;
   g.stop_ids = eos_ids;
   g.top_logprobs = cr.gen.logprobs ? cr.gen.top_logprobs : -1;
@@ -181,6 +230,7 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   const bool want_logprobs = cr.gen.logprobs;
 
   if (!cr.gen.stream) {
+    const int conn_fd = FindRequestSocket(req);
     std::string content, reasoning;
     json lps = json::array();
     bool gone = false;
@@ -195,15 +245,9 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
           if (want_logprobs) lps.push_back(LogprobEntry(*tok, ev));
           return !pipe->stopped();
         },
-        [] { return true; }, &gone);
-    if (!o.error.ok()) {
-      ApiError e;
-      e.status = 500;
-      e.type = "server_error";
-      e.code = "internal_error";
-      e.message = o.error.message();
-      return SendError(res, e);
-    }
+        [&] { return !PeerClosed(conn_fd); }, &gone, kNonStreamingIdle);
+    if (o.client_gone) return ClientGone(res);
+    if (auto e = OutcomeError(o)) return SendError(res, *e);
     std::vector<ToolCall> calls;
     OutputDelta d = pipe->Finish(&calls);
     content += d.content;
@@ -277,10 +321,14 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
       disconnects++;
       return false;  // httplib closes the connection; the slot was freed by Cancel
     }
+    if (auto e = OutcomeError(o)) {
+      Write(sink, SseError(*e));
+      sink.done();
+      return true;
+    }
     std::vector<ToolCall> calls;
     OutputDelta d = pipe->Finish(&calls);
     std::string finish = o.finish_reason;
-    if (!o.error.ok()) finish = "error";
     if (!d.empty() || (want_logprobs && !pending_lps.empty())) emit(d, /*force=*/!pending_lps.empty());
     if (!calls.empty()) {
       Write(sink, chunk({{"tool_calls", ToolCallsJson(calls, true)}}, nullptr, nullptr));
@@ -342,8 +390,8 @@ void Server::Impl::HandleCompletion(const httplib::Request& req, httplib::Respon
   if (n_prompt >= ctx) return SendError(res, Overloaded(Scheduler::SubmitError::kTooLong, n_prompt, ctx));
   GenRequest g;
   g.prompt = std::move(ids);
+  ApplySamplingDefaults(&cr.gen, /*reasoning_model=*/false);  // FIM and plain completion: no thinking
   g.sampling = cr.gen.sampling;
-  if (!cr.gen.temperature_set) g.sampling.temperature = 1.0f;
   g.max_tokens = cr.gen.max_tokens > 0 ? std::min(cr.gen.max_tokens, ctx - n_prompt) : std::min<int64_t>(16, ctx - n_prompt);
   g.stop_ids = eos_ids;
   g.top_logprobs = cr.gen.logprobs ? cr.gen.top_logprobs : -1;
@@ -371,6 +419,7 @@ void Server::Impl::HandleCompletion(const httplib::Request& req, httplib::Respon
                 {"text_offset", json::array()}};
   };
   if (!cr.gen.stream) {
+    const int conn_fd = FindRequestSocket(req);
     std::string text = cr.echo ? cr.prompt : "";
     json lp = lp_new();
     bool gone = false;
@@ -381,11 +430,13 @@ void Server::Impl::HandleCompletion(const httplib::Request& req, httplib::Respon
           text += pipe->Push(ev.token).content;
           return !pipe->stopped();
         },
-        [] { return true; }, &gone);
+        [&] { return !PeerClosed(conn_fd); }, &gone, kNonStreamingIdle);
+    if (o.client_gone) return ClientGone(res);
+    if (auto e = OutcomeError(o)) return SendError(res, *e);
     std::vector<ToolCall> calls;
     text += pipe->Finish(&calls).content;
     json choice = {{"text", text}, {"index", 0}, {"logprobs", want_logprobs ? lp : json(nullptr)},
-                   {"finish_reason", o.error.ok() ? o.finish_reason : "error"}};
+                   {"finish_reason", o.finish_reason}};
     json out = {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model_name},
                 {"choices", json::array({choice})}, {"usage", Usage(n_prompt, o, 0, false)},
                 {"system_fingerprint", kFingerprint}};
@@ -401,6 +452,7 @@ void Server::Impl::HandleCompletion(const httplib::Request& req, httplib::Respon
     auto chunk = [&](const std::string& text, json finish, json lp) {
       json c = base;
       c["choices"] = json::array({{{"text", text}, {"index", 0}, {"logprobs", lp}, {"finish_reason", finish}}});
+      if (include_usage) c["usage"] = nullptr;  // as in chat chunks: the totals come last
       return Sse(c);
     };
     bool gone = false;
@@ -434,9 +486,14 @@ void Server::Impl::HandleCompletion(const httplib::Request& req, httplib::Respon
       disconnects++;
       return false;
     }
+    if (auto e = OutcomeError(o)) {
+      Write(sink, SseError(*e));
+      sink.done();
+      return true;
+    }
     std::vector<ToolCall> calls;
     std::string rest = pipe->Finish(&calls).content;
-    Write(sink, chunk(rest, o.error.ok() ? o.finish_reason : "error", nullptr));
+    Write(sink, chunk(rest, o.finish_reason, nullptr));
     if (include_usage) {
       json u = base;
       u["choices"] = json::array();

@@ -93,7 +93,9 @@ void Server::Impl::Routes() {
     metric("qiusuo_completion_tokens_total", "counter", "generated tokens (tokens out)", double(s.completion_tokens));
     metric("qiusuo_prompt_cache_hit_tokens_total", "counter", "prompt tokens reused from the prefix cache",
            double(s.cache_hit_tokens));
-    metric("qiusuo_client_disconnects_total", "counter", "streams whose client went away", double(disconnects.load()));
+    metric("qiusuo_client_disconnects_total", "counter", "requests whose client went away before the answer was complete", double(disconnects.load()));
+    metric("qiusuo_queue_timeouts_total", "counter", "requests answered 503 after --max-queue-wait",
+           double(s.queue_timeouts));
     metric("qiusuo_queue_length", "gauge", "requests waiting for a slot", double(s.queue_length));
     metric("qiusuo_slots_busy", "gauge", "slots generating", double(s.active_slots));
     metric("qiusuo_slots_total", "gauge", "slots (--parallel)", double(opt.parallel));
@@ -164,6 +166,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   so.chunk = opt.chunk;
   so.threads = opt.threads;
   so.max_queue = opt.max_queue;
+  so.max_queue_wait = std::chrono::milliseconds(static_cast<int64_t>(opt.max_queue_wait_s * 1000));
   so.cache_bytes = opt.cache_mb << 20;
   impl->sched = std::make_unique<Scheduler>(impl->model.get(), so);
   // Enough HTTP threads for every slot and every queued request to hold a stream open.

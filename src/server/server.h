@@ -29,6 +29,7 @@ struct ServerOptions {
   int64_t chunk = 128;
   int threads = 0;
   int max_queue = 64;
+  double max_queue_wait_s = 600;  // queued longer -> 503 (DeepSeek gives up after 10 min); 0: never
   size_t cache_mb = 256;
   std::string reasoning = "auto";  // auto | on | off: R1 defaults and the <think> split
 };

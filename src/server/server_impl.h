@@ -45,6 +45,7 @@ struct Server::Impl {
   void HandleChat(const httplib::Request& req, httplib::Response& res);
   void HandleCompletion(const httplib::Request& req, httplib::Response& res);
   void SendError(httplib::Response& res, const ApiError& e);
+  void ClientGone(httplib::Response& res);
   std::string NewId(const char* prefix);
 };
 

@@ -36,6 +36,12 @@ class SchedulerTest : public ::testing::Test {
     Status st = SynthesizeCheckpoint(so);
     ASSERT_TRUE(st.ok()) << st.message();
   }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    std::filesystem::remove_all(*dir_, ec);  // each test process makes its own copy
+    delete dir_;
+    dir_ = nullptr;
+  }
   void SetUp() override {
     auto m = LoadModel(*dir_ + "/m");
     ASSERT_TRUE(m.ok()) << m.status().message();
@@ -127,16 +133,21 @@ TEST_F(SchedulerTest, ConcurrentSlotsMatchSequential) {
   o.chunk = 4;
   o.threads = 1;
   o.cache_bytes = 0;  // no reuse: pure interleaving
+  // References first: the Model is not thread-safe (its forward keeps scratch buffers), so it must
+  // not run here while the scheduler thread runs it.
+  std::vector<std::vector<int32_t>> prompts, refs;
+  for (int i = 0; i < 5; ++i) {
+    prompts.push_back(Prompt(5 + 3 * i, i));
+    refs.push_back(Reference(prompts.back(), 6));
+  }
   Scheduler s(model_.get(), o);
   std::vector<std::shared_ptr<RequestHandle>> hs;
-  std::vector<std::vector<int32_t>> prompts;
   for (int i = 0; i < 5; ++i) {  // more requests than slots: two wait in the queue
-    prompts.push_back(Prompt(5 + 3 * i, i));
     Scheduler::SubmitError e;
-    hs.push_back(s.Submit(Greedy(prompts.back(), 6), &e));
+    hs.push_back(s.Submit(Greedy(prompts[i], 6), &e));
     ASSERT_TRUE(hs.back());
   }
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(Collect(*hs[i]).tokens, Reference(prompts[i], 6)) << i;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Collect(*hs[i]).tokens, refs[i]) << i;
 }
 
 TEST_F(SchedulerTest, SeededSamplingIsReproducible) {
@@ -243,6 +254,78 @@ TEST_F(SchedulerTest, PromptIsSharedWhileItsRequestRuns) {
   Got g = Collect(*b);
   EXPECT_EQ(g.hit, 29);
   a->Cancel();
+}
+
+}  // namespace
+}  // namespace qs
+
+namespace qs {
+namespace {
+
+// A request the model refuses (a token id outside its vocabulary) ends with "error" while the
+// request batched with it runs on unchanged.
+TEST_F(SchedulerTest, ForwardErrorFailsOnlyItsRequest) {
+  SchedulerOptions o;
+  o.parallel = 2;
+  o.ctx = 256;
+  o.threads = 1;
+  o.cache_bytes = 0;
+  Scheduler s(model_.get(), o);
+  Scheduler::SubmitError e;
+  auto p = Prompt(10, 5);
+  auto good = s.Submit(Greedy(p, 30), &e);
+  ASSERT_TRUE(good);
+  GenEvent ev;
+  do ASSERT_TRUE(good->Next(&ev, std::chrono::seconds(10)));
+  while (ev.kind != GenEvent::kToken);
+  std::vector<int32_t> tokens = {ev.token};
+  auto bad = s.Submit(Greedy({2, 3, 999, 4}, 5), &e);  // vocab is 300
+  ASSERT_TRUE(bad);
+  Got b = Collect(*bad);
+  EXPECT_EQ(b.finish, "error");
+  EXPECT_TRUE(b.tokens.empty());
+  Got g = Collect(*good);
+  tokens.insert(tokens.end(), g.tokens.begin(), g.tokens.end());
+  EXPECT_EQ(tokens, Reference(p, 30));
+  EXPECT_EQ(g.finish, "length");
+}
+
+// A request that cannot get a slot within max_queue_wait ends "overloaded" without running; a
+// queued request whose consumer cancelled gives its queue place back at the next step.
+TEST_F(SchedulerTest, QueueWaitLimitAndCancelledQueuedRequests) {
+  SchedulerOptions o;
+  o.parallel = 1;
+  o.max_queue = 1;
+  o.ctx = 4096;
+  o.threads = 1;
+  o.max_queue_wait = std::chrono::milliseconds(150);
+  Scheduler s(model_.get(), o);
+  Scheduler::SubmitError e;
+  auto hog = s.Submit(Greedy(Prompt(4, 0), 4000), &e);
+  ASSERT_TRUE(hog);
+  GenEvent ev;
+  ASSERT_TRUE(hog->Next(&ev, std::chrono::seconds(10)));  // started
+  auto t0 = std::chrono::steady_clock::now();
+  auto late = s.Submit(Greedy(Prompt(4, 1), 2), &e);
+  ASSERT_TRUE(late);
+  Got l = Collect(*late);
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(l.finish, "overloaded");
+  EXPECT_EQ(l.hit, -1);  // never admitted
+  EXPECT_GE(waited, 0.15);
+  EXPECT_LT(waited, 5.0);
+  EXPECT_EQ(s.Stats().queue_timeouts, 1u);
+  // The queue holds one: a cancelled waiter frees its place for the next request.
+  auto w = s.Submit(Greedy(Prompt(4, 2), 2), &e);
+  ASSERT_TRUE(w);
+  EXPECT_FALSE(s.Submit(Greedy(Prompt(4, 3), 2), &e));
+  EXPECT_EQ(e, Scheduler::SubmitError::kQueueFull);
+  w->Cancel();
+  EXPECT_EQ(Collect(*w).finish, "cancelled");
+  auto x = s.Submit(Greedy(Prompt(4, 3), 2), &e);
+  hog->Cancel();
+  ASSERT_TRUE(x);
+  EXPECT_EQ(Collect(*x).tokens.size(), 2u);
 }
 
 }  // namespace

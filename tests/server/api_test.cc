@@ -36,6 +36,29 @@ TEST(Api, ChatValidation) {
   EXPECT_EQ(ChatStatus("{" + msgs + R"(,"tool_choice":"required"})"), 422);
   EXPECT_EQ(ChatStatus("{" + msgs + R"(,"stream":"yes"})"), 400);
   EXPECT_EQ(ChatStatus(R"({"messages":[{"role":"assistant","content":"x","prefix":true},{"role":"user","content":"y"}]})"), 422);
+  // One choice per request.
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"n":1})"), 200);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"n":2})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"n":"two"})"), 400);
+  // Ranges at their edges.
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"logprobs":true,"top_logprobs":20})"), 200);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"logprobs":true,"top_logprobs":-1})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"stop":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p"]})"), 200);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"frequency_penalty":-2,"presence_penalty":2,"min_p":1,"top_k":0})"), 200);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"frequency_penalty":2.5})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"presence_penalty":-3})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"min_p":-0.1})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"top_k":-1})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"seed":"x"})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"stream_options":true})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"model":5})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"tool_choice":"sometimes","tools":[{"type":"function","function":{"name":"f"}}]})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"tools":[{"type":"function"}]})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs +
+                       R"(,"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}})"),
+            422);
+  EXPECT_EQ(ChatStatus(R"({"messages":[{"role":"tool","content":"x"}]})"), 400);  // no tool_call_id
+  EXPECT_EQ(ChatStatus(R"({"messages":[{"role":"user","content":"q","name":"ann"}]})"), 200);
 }
 
 TEST(Api, ChatFields) {
@@ -57,6 +80,23 @@ TEST(Api, ChatFields) {
   EXPECT_TRUE(r.gen.stream && r.gen.include_usage && r.json_mode && r.forced_tool && r.gen.logprobs);
   EXPECT_EQ(r.tool_choice, "f");
   EXPECT_EQ(r.gen.top_logprobs, 2);
+}
+
+TEST(Api, SamplingDefaults) {
+  ChatRequest r;
+  ASSERT_FALSE(ParseChatRequest(R"({"messages":[{"role":"user","content":"q"}]})", &r));
+  GenOptions reasoning = r.gen, plain = r.gen;
+  ApplySamplingDefaults(&reasoning, true);
+  EXPECT_FLOAT_EQ(reasoning.sampling.temperature, 0.6f);  // DeepSeek-R1's recommendation
+  EXPECT_FLOAT_EQ(reasoning.sampling.top_p, 0.95f);
+  ApplySamplingDefaults(&plain, false);
+  EXPECT_FLOAT_EQ(plain.sampling.temperature, 1.0f);
+  EXPECT_FLOAT_EQ(plain.sampling.top_p, 1.0f);
+  ChatRequest set;  // what the request says wins
+  ASSERT_FALSE(ParseChatRequest(R"({"messages":[{"role":"user","content":"q"}],"temperature":0,"top_p":0.5})", &set));
+  ApplySamplingDefaults(&set.gen, true);
+  EXPECT_EQ(set.gen.sampling.temperature, 0.0f);
+  EXPECT_FLOAT_EQ(set.gen.sampling.top_p, 0.5f);
 }
 
 TEST(Api, CompletionValidation) {

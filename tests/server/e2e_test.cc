@@ -194,7 +194,12 @@ TEST_F(E2E, StopStringsAndLogprobs) {
   std::string text = a["choices"][0]["message"]["content"];
   ASSERT_GE(text.size(), 4u);
   // Stop at a piece of the greedy answer: the answer ends just before it.
-  std::string stop = text.substr(text.size() / 2, 2);
+  size_t b0 = text.size() / 2;  // whole UTF-8 characters: a split one would not be valid JSON
+  while (b0 < text.size() && (static_cast<unsigned char>(text[b0]) & 0xC0) == 0x80) ++b0;
+  size_t b1 = b0 + 1;
+  while (b1 < text.size() && (static_cast<unsigned char>(text[b1]) & 0xC0) == 0x80) ++b1;
+  ASSERT_LT(b0, text.size());
+  std::string stop = text.substr(b0, b1 - b0);
   json b = Post("/v1/chat/completions", Chat("hello", {{"temperature", 0}, {"max_tokens", 10}, {"stop", {stop}}}), &st);
   ASSERT_EQ(st, 200);
   EXPECT_EQ(b["choices"][0]["message"]["content"], text.substr(0, text.find(stop)));

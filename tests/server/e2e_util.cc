@@ -14,12 +14,12 @@
 
 namespace qs::test {
 
-std::string MakeTinyModel(const std::string& dir, const std::string& chat_template_file) {
+std::string MakeTinyModel(const std::string& dir, const std::string& chat_template_file, int vocab) {
   std::string fx = FixturesDir();
   if (fx.empty()) return "fixtures absent";
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/config.json") << R"({"architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
-    "vocab_size": 129280, "hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32,
+    "vocab_size": )" << vocab << R"(, "hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32,
     "num_hidden_layers": 2, "first_k_dense_replace": 1, "n_routed_experts": 8, "num_experts_per_tok": 2,
     "n_shared_experts": 1, "n_group": 2, "topk_group": 1, "topk_method": "noaux_tc", "scoring_func": "sigmoid",
     "norm_topk_prob": true, "routed_scaling_factor": 2.5, "kv_lora_rank": 32, "q_lora_rank": 48,
@@ -40,15 +40,30 @@ std::string MakeTinyModel(const std::string& dir, const std::string& chat_templa
   return "";
 }
 
-std::string SharedTinyModel(const std::string& name, const std::string& chat_template_file, std::string* model_dir) {
+std::string SharedTinyModel(const std::string& name, const std::string& chat_template_file, std::string* model_dir,
+                            int vocab) {
   namespace fs = std::filesystem;
   std::error_code ec;
   auto stamp = fs::last_write_time(QiusuoBin(), ec).time_since_epoch().count();
   fs::path base = fs::temp_directory_path() / "qiusuo-tests" / ("e2e-model-" + name + "-" + std::to_string(stamp));
   *model_dir = (base / "m").string();
-  if (fs::exists(base / "ready")) return "";
+  if (fs::exists(base / "ready")) {
+    fs::last_write_time(base / "ready", fs::file_time_type::clock::now(), ec);  // in use: keep it
+    return "";
+  }
+  // Every rebuilt binary makes new models (~70 MB each): drop this name's copies that no test has
+  // used for ten minutes (each test process touches its copy above, and none runs that long).
+  for (const auto& e : fs::directory_iterator(base.parent_path(), ec)) {
+    const std::string n = e.path().filename().string(), prefix = "e2e-model-" + name + "-";
+    if (n.rfind(prefix, 0) != 0 || e.path() == base) continue;
+    std::string stamp = n.substr(prefix.size());  // an integer, else another name ("v3-vocab128000")
+    if (!stamp.empty() && stamp[0] == '-') stamp.erase(0, 1);
+    if (stamp.empty() || stamp.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto t = fs::last_write_time(e.path() / "ready", ec);
+    if (!ec && fs::file_time_type::clock::now() - t > std::chrono::minutes(10)) fs::remove_all(e.path(), ec);
+  }
   std::string tmp = TempDir("e2e-build-" + name);
-  std::string err = MakeTinyModel(tmp, chat_template_file);
+  std::string err = MakeTinyModel(tmp, chat_template_file, vocab);
   if (!err.empty()) return err;
   std::ofstream(tmp + "/ready") << "ok";
   fs::rename(tmp, base, ec);  // atomic; if another process won the race, use its copy

@@ -12,11 +12,14 @@ namespace qs::test {
 
 // Writes a tiny random DeepSeek-V3 model (vocab 129280, hidden 64, 2 layers, 8 experts) with the
 // DeepSeek-V3 tokenizer into `dir`; `chat_template`: optional chat_template.jinja to add (an R1
-// template). Returns "" on success, else the error.
-std::string MakeTinyModel(const std::string& dir, const std::string& chat_template_file = "");
+// template). `vocab`: the model's vocab_size (smaller than the tokenizer's makes every special
+// token, hence every chat prompt, fail in the forward pass: the server's 500 path). Returns "" on
+// success, else the error.
+std::string MakeTinyModel(const std::string& dir, const std::string& chat_template_file = "", int vocab = 129280);
 // The same, built once per qiusuo binary and shared by the test processes (CTest runs each test in
 // its own process): <tmp>/qiusuo-tests/e2e-model-<name>-<binary mtime>/m. Sets *model_dir.
-std::string SharedTinyModel(const std::string& name, const std::string& chat_template_file, std::string* model_dir);
+std::string SharedTinyModel(const std::string& name, const std::string& chat_template_file, std::string* model_dir,
+                            int vocab = 129280);
 
 class ServerProcess {
  public:
