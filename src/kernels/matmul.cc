@@ -3,12 +3,22 @@
 #include <cstring>
 #include <vector>
 
+#include <algorithm>
+
+#include "base/cpu.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "quant/fp16.h"
+#include "kernels/kernel_iface.h"
+#include "kernels/ref/q8_ref.h"
 #include "quant/quant.h"
 
 namespace qs {
+
+namespace {
+const kern::KernelTable* KernelsFor(Isa isa);
+bool DirectDesc(const WeightMatrix& w, kern::WDesc* d);
+}  // namespace
 
 WeightMatrix WeightMatrix::RowSlice(int64_t r0, int64_t n) const {
   QS_CHECK(r0 >= 0 && n >= 0 && r0 + n <= rows);
@@ -22,7 +32,7 @@ WeightMatrix WeightMatrix::RowSlice(int64_t r0, int64_t n) const {
   return s;
 }
 
-void DecodeRowRange(const WeightMatrix& w, int64_t row, int64_t c0, int64_t n, float* out) {
+void DecodeRowRangeScalar(const WeightMatrix& w, int64_t row, int64_t c0, int64_t n, float* out) {
   const uint8_t* p = w.data + static_cast<size_t>(row) * w.row_stride;
   switch (w.dtype) {
     case DType::kF32:
@@ -67,7 +77,22 @@ void DecodeRowRange(const WeightMatrix& w, int64_t row, int64_t c0, int64_t n, f
 
 void DecodeRow(const WeightMatrix& w, int64_t row, float* out) { DecodeRowRange(w, row, 0, w.cols, out); }
 
-float Dot(const float* a, const float* b, int64_t n) {
+void DecodeRowRange(const WeightMatrix& w, int64_t row, int64_t c0, int64_t n, float* out) {
+  // The float formats widen with SIMD (exact, so every ISA gives the same bits); the ggml block
+  // formats keep the bit-exact scalar reference dequantizers.
+  const kern::KernelTable* k = KernelsFor(ActiveIsa());
+  kern::WDesc d;
+  if (k && w.dtype != DType::kF32 && w.dtype != DType::kGgmlBlock && DirectDesc(w, &d)) {
+    k->decode_row(d, row, c0, n, out);
+    return;
+  }
+  DecodeRowRangeScalar(w, row, c0, n, out);
+}
+
+namespace {
+
+// Scalar twins (the reference every SIMD path is tested against): rows widened by DecodeRow.
+float DotScalar(const float* a, const float* b, int64_t n) {
   // Eight independent partial sums: enough ILP for the scalar path, fixed summation order.
   float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
@@ -78,8 +103,8 @@ float Dot(const float* a, const float* b, int64_t n) {
   return r;
 }
 
-void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, float* y,
-            int64_t y_stride, ThreadPool* pool) {
+void MatMulScalar(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, float* y,
+                  int64_t y_stride, ThreadPool* pool) {
   const int64_t rows = w.rows, cols = w.cols;
   auto body = [&](int64_t r0, int64_t r1, int) {
     thread_local std::vector<float> buf;
@@ -92,10 +117,150 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, 
         DecodeRow(w, r, buf.data());
         row = buf.data();
       }
-      for (int64_t t = 0; t < T; ++t) y[t * y_stride + r] = Dot(row, x + t * x_stride, cols);
+      for (int64_t t = 0; t < T; ++t) y[t * y_stride + r] = DotScalar(row, x + t * x_stride, cols);
     }
   };
-  // Small matrices are not worth waking the other threads for.
+  if (pool == nullptr || rows * cols * T < (1 << 15)) {
+    body(0, rows, 0);
+  } else {
+    pool->ParallelFor(rows, body, 16);
+  }
+}
+
+const kern::KernelTable* KernelsFor(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return kern::Avx512Kernels(Cpu().avx512vnni);
+    case Isa::kAvx2: return kern::Avx2Kernels();
+    default: return nullptr;
+  }
+}
+
+// The formats with a direct SIMD kernel; false means "decode rows to fp32 first".
+bool DirectDesc(const WeightMatrix& w, kern::WDesc* d) {
+  d->rows = w.rows;
+  d->cols = w.cols;
+  d->data = w.data;
+  d->row_stride = w.row_stride;
+  switch (w.dtype) {
+    case DType::kF32: d->fmt = kern::WFmt::kF32; return true;
+    case DType::kF16: d->fmt = kern::WFmt::kF16; return true;
+    case DType::kBF16: d->fmt = kern::WFmt::kBF16; return true;
+    case DType::kF8E4M3:
+      // The kernel applies one scale per vector of 16 (or 8) columns.
+      if (w.block_cols % 16 != 0 || w.block_rows <= 0) return false;
+      d->fmt = kern::WFmt::kFp8;
+      d->scale_inv = w.scale_inv;
+      d->block_rows = w.block_rows;
+      d->block_cols = w.block_cols;
+      d->scale_cols = w.scale_cols;
+      return true;
+    case DType::kGgmlBlock:
+      if (w.qtype == GgmlType::Q8_0) { d->fmt = kern::WFmt::kQ8_0; return true; }
+      if (w.qtype == GgmlType::Q4_0) { d->fmt = kern::WFmt::kQ4_0; return true; }
+      if (w.qtype == GgmlType::Q4_K) { d->fmt = kern::WFmt::kQ4_K; return true; }
+      if (w.qtype == GgmlType::Q5_K) { d->fmt = kern::WFmt::kQ5_K; return true; }
+      if (w.qtype == GgmlType::Q6_K) { d->fmt = kern::WFmt::kQ6_K; return true; }
+      if (w.qtype == GgmlType::F32) { d->fmt = kern::WFmt::kF32; return true; }
+      if (w.qtype == GgmlType::F16) { d->fmt = kern::WFmt::kF16; return true; }
+      if (w.qtype == GgmlType::BF16) { d->fmt = kern::WFmt::kBF16; return true; }
+      return false;
+    default: return false;
+  }
+}
+
+// Grow-only per-thread scratch: allocates while a model warms up, never in steady-state decode.
+template <class T>
+T* Scratch(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+}  // namespace
+
+const char* KernelName() {
+  const kern::KernelTable* k = KernelsFor(ActiveIsa());
+  return k ? k->name : "scalar";
+}
+
+float Dot(const float* a, const float* b, int64_t n) {
+  const kern::KernelTable* k = KernelsFor(ActiveIsa());
+  return k ? k->dot(a, b, n) : DotScalar(a, b, n);
+}
+
+void AxpyKernel(float a, const float* x, float* y, int64_t n) {
+  const kern::KernelTable* k = KernelsFor(ActiveIsa());
+  if (k) {
+    k->axpy(a, x, y, n);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, float* y,
+            int64_t y_stride, ThreadPool* pool) {
+  const kern::KernelTable* k = KernelsFor(ActiveIsa());
+  if (k == nullptr || T <= 0) {
+    MatMulScalar(w, x, x_stride, T, y, y_stride, pool);
+    return;
+  }
+  const int64_t rows = w.rows, cols = w.cols;
+  kern::WDesc d;
+  const bool direct = DirectDesc(w, &d);
+  kern::XDesc xd;
+  xd.x = x;
+  xd.x_stride = x_stride;
+  xd.T = T;
+  if (direct && kern::IsIntFormat(d.fmt) && T < kern::kDequantMinT) {
+    // Quantize the activations once per call (rows are whole 32-blocks, so cols % 32 == 0).
+    thread_local std::vector<int8_t> qbuf;
+    thread_local std::vector<float> dbuf, sbuf;
+    const int64_t nb = cols / 32;
+    int8_t* q = Scratch(qbuf, static_cast<size_t>(T * cols));
+    float* dd = Scratch(dbuf, static_cast<size_t>(T * nb));
+    float* sx = Scratch(sbuf, static_cast<size_t>(T * nb));
+    auto quant = [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t)
+        kern::ref::QuantizeActsQ8(x + t * x_stride, cols, q + t * cols, dd + t * nb, sx + t * nb);
+    };
+    if (pool && T > 1) pool->ParallelFor(T, quant);
+    else quant(0, T, 0);
+    xd.qx = q;
+    xd.dx = dd;
+    xd.sx = sx;
+    xd.qx_stride = cols;
+    xd.dx_stride = nb;
+  }
+  const bool widen = direct && kern::IsIntFormat(d.fmt) && T >= kern::kDequantMinT;
+  auto body = [&](int64_t r0, int64_t r1, int) {
+    if (direct) {
+      float* scratch = nullptr;
+      int64_t n = 0;
+      if (widen) {
+        thread_local std::vector<float> wbuf;
+        n = std::max<int64_t>(kern::kScratchFloats, 8 * cols);  // >= 2 whole 4-row tiles
+        scratch = Scratch(wbuf, static_cast<size_t>(n));
+      }
+      k->matmul_rows(d, xd, y, y_stride, r0, r1, scratch, n);
+      return;
+    }
+    // Other formats: widen a cache-sized block of rows with the scalar reference decoder, then
+    // run the fp32 kernel on it (the decode is paid once per row per call, shared by all T).
+    thread_local std::vector<float> buf;
+    // At least 8 rows (whole 4-row tiles; the 1-row tail tiles are much slower), ~128 KiB.
+    const int64_t rb = std::min<int64_t>(r1 - r0, std::max<int64_t>(8, (128 * 1024) / (cols * 4)) / 4 * 4);
+    float* b = Scratch(buf, static_cast<size_t>(rb * cols));
+    kern::WDesc f;
+    f.fmt = kern::WFmt::kF32;
+    f.cols = cols;
+    f.data = reinterpret_cast<const uint8_t*>(b);
+    f.row_stride = static_cast<size_t>(cols) * 4;
+    for (int64_t b0 = r0; b0 < r1; b0 += rb) {
+      const int64_t n = std::min(rb, r1 - b0);
+      for (int64_t r = 0; r < n; ++r) DecodeRow(w, b0 + r, b + r * cols);
+      f.rows = n;
+      k->matmul_rows(f, xd, y + b0, y_stride, 0, n, nullptr, 0);
+    }
+  };
   if (pool == nullptr || rows * cols * T < (1 << 15)) {
     body(0, rows, 0);
   } else {
@@ -106,10 +271,15 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, 
 void MatTVecAccumulate(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
   thread_local std::vector<float> buf;
   if (static_cast<int64_t>(buf.size()) < w.cols) buf.resize(static_cast<size_t>(w.cols));
+  const kern::KernelTable* k = KernelsFor(ActiveIsa());
   for (int64_t r = 0; r < n; ++r) {
     DecodeRow(w, r0 + r, buf.data());
     const float ar = a[r];
-    for (int64_t c = 0; c < w.cols; ++c) y[c] += ar * buf[c];
+    if (k) {
+      k->axpy(ar, buf.data(), y, w.cols);
+    } else {
+      for (int64_t c = 0; c < w.cols; ++c) y[c] += ar * buf[c];
+    }
   }
 }
 

@@ -49,7 +49,18 @@ inline void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, T
 // to fold kv_b_proj's key block into the query (absorbed MLA) without a transposed copy.
 void MatTVecAccumulate(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y);
 
-// Plain fp32 dot product (the scalar twin of the SIMD kernels to come).
+// fp32 dot product (SIMD per the active ISA; the scalar twin keeps 8 partial sums).
 float Dot(const float* a, const float* b, int64_t n);
+// y += a * x (SIMD per the active ISA).
+void AxpyKernel(float a, const float* x, float* y, int64_t n);
+
+// The kernel set MatMul/Dot use now: "scalar", "avx2", "avx512" or "avx512-vnni" (from CPUID,
+// capped by QIUSUO_ISA / SetIsaCap in base/cpu.h).
+const char* KernelName();
+
+// Activations: F32/F16/BF16/FP8 weights (and the ggml formats without a direct kernel, which
+// are widened to fp32 a block of rows at a time) always multiply fp32 activations. Q8_0, Q4_0,
+// Q4_K, Q5_K and Q6_K weights on the SIMD paths multiply activations quantized to int8 per 32
+// values (fp32 scale), as llama.cpp does; the scalar path (QIUSUO_ISA=scalar) stays fp32.
 
 }  // namespace qs

@@ -32,8 +32,6 @@ void SwiGlu(const float* g, const float* u, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-void Axpy(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
+void Axpy(float a, const float* x, float* y, int64_t n) { AxpyKernel(a, x, y, n); }
 
 }  // namespace qs

@@ -1,0 +1,204 @@
+// qiusuo bench: llama-bench-style throughput of prompt processing (pp) and generation (tg).
+//
+//  * pp<N>: one Forward of N random tokens into an empty cache. Like llama-bench, no logits for
+//    the prompt positions (llama-bench asks for the last position's only; we skip lm_head).
+//  * tg<N>: N Forwards of one token each from an empty cache, logits every step (llama-bench's
+//    tg test also starts from an empty context).
+//  * One untimed warm-up of each test first (llama-bench does the same), then -r timed repeats;
+//    tokens/s mean and sample standard deviation over the repeats.
+//  * Peak RSS: VmHWM of /proc/self/status after the runs (weights are mmapped: pages touched
+//    count, untouched ones do not).
+//  * Bandwidth (tg only): weight bytes read per generated token x tokens/s. Bytes per token =
+//    stored weight bytes scaled by active/total parameters (routed experts: k of n), minus the
+//    embedding table, of which one row is read (unless tied to lm_head).
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "base/cpu.h"
+#include "base/thread_pool.h"
+#include "base/timer.h"
+#include "cli/command.h"
+#include "cli/common.h"
+#include "kernels/matmul.h"
+#include "model/model.h"
+
+namespace qs::cli {
+namespace {
+
+struct Opts {
+  std::string model;
+  std::vector<int64_t> n_prompt{512}, n_gen{128};
+  int threads = 0;
+  int repeats = 3;
+  bool json = false;
+};
+
+uint64_t PeakRssBytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      std::istringstream is(line.substr(6));
+      uint64_t kb = 0;
+      is >> kb;
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
+
+struct TestResult {
+  int64_t n_prompt = 0, n_gen = 0;
+  std::vector<double> samples_ns, samples_ts;
+  double avg_ts = 0, stddev_ts = 0, avg_ns = 0, stddev_ns = 0;
+};
+
+void Summarize(TestResult* r) {
+  auto stats = [](const std::vector<double>& v, double* mean, double* sd) {
+    double s = 0;
+    for (double x : v) s += x;
+    *mean = v.empty() ? 0 : s / static_cast<double>(v.size());
+    double q = 0;
+    for (double x : v) q += (x - *mean) * (x - *mean);
+    *sd = v.size() > 1 ? std::sqrt(q / static_cast<double>(v.size() - 1)) : 0;
+  };
+  stats(r->samples_ts, &r->avg_ts, &r->stddev_ts);
+  stats(r->samples_ns, &r->avg_ns, &r->stddev_ns);
+}
+
+std::string HumanBytes(double b) {
+  char buf[32];
+  if (b >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+  else std::snprintf(buf, sizeof buf, "%.2f MiB", b / (1024.0 * 1024));
+  return buf;
+}
+
+int Run(const Opts& o) {
+  if (o.repeats < 1) return Fail(InvalidArgument("-r must be at least 1"));
+  Timer load_timer;
+  auto loaded = LoadModel(o.model);
+  if (!loaded.ok()) return Fail(loaded.status());
+  const double load_s = load_timer.Seconds();
+  Model* model = loaded->get();
+  const ModelConfig& cfg = model->config();
+  const ModelInfo info = model->Info();
+  ThreadPool pool(o.threads);
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(cfg.vocab_size - 1));
+  std::vector<float> logits(static_cast<size_t>(cfg.vocab_size));
+
+  // Bytes of weights read per generated token (see the header comment).
+  double active = info.n_params ? static_cast<double>(info.weight_bytes) * info.n_params_active / info.n_params : 0;
+  const double embed_params = static_cast<double>(cfg.vocab_size) * cfg.hidden_size;
+  if (!cfg.tie_word_embeddings && info.n_params)
+    active -= static_cast<double>(info.weight_bytes) * embed_params / info.n_params;
+  if (active < 0) active = 0;
+
+  std::vector<TestResult> results;
+  auto run_test = [&](int64_t np, int64_t ng) -> Status {
+    TestResult r;
+    r.n_prompt = np;
+    r.n_gen = ng;
+    for (int rep = -1; rep < o.repeats; ++rep) {  // rep -1: warm-up
+      auto cache = model->NewCache(np + ng);
+      std::vector<int32_t> toks(static_cast<size_t>(np > 0 ? np : 1));
+      for (auto& t : toks) t = tok(rng);
+      Timer t;
+      if (np > 0) QS_RETURN_IF_ERROR(model->Forward(toks.data(), np, cache.get(), nullptr, &pool));
+      for (int64_t i = 0; i < ng; ++i) {
+        const int32_t id = tok(rng);
+        QS_RETURN_IF_ERROR(model->Forward(&id, 1, cache.get(), logits.data(), &pool));
+      }
+      const double s = t.Seconds();
+      if (rep < 0) continue;
+      r.samples_ns.push_back(s * 1e9);
+      r.samples_ts.push_back(static_cast<double>(np + ng) / s);
+    }
+    Summarize(&r);
+    results.push_back(r);
+    return Status::Ok();
+  };
+  for (int64_t np : o.n_prompt)
+    if (np > 0) {
+      Status st = run_test(np, 0);
+      if (!st.ok()) return Fail(st);
+    }
+  for (int64_t ng : o.n_gen)
+    if (ng > 0) {
+      Status st = run_test(0, ng);
+      if (!st.ok()) return Fail(st);
+    }
+  const uint64_t rss = PeakRssBytes();
+
+  std::string file = o.model;
+  if (auto p = file.find_last_of('/'); p != std::string::npos && p + 1 < file.size()) file = file.substr(p + 1);
+  if (o.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : results) {
+      nlohmann::json j;
+      j["model_filename"] = o.model;
+      j["model_type"] = info.architecture;
+      j["model_size"] = info.weight_bytes;
+      j["model_n_params"] = info.n_params;
+      j["n_threads"] = pool.size();
+      j["cpu_info"] = IsaDescription();
+      j["backends"] = std::string("CPU ") + KernelName();
+      j["n_prompt"] = r.n_prompt;
+      j["n_gen"] = r.n_gen;
+      j["avg_ns"] = static_cast<uint64_t>(r.avg_ns);
+      j["stddev_ns"] = static_cast<uint64_t>(r.stddev_ns);
+      j["avg_ts"] = r.avg_ts;
+      j["stddev_ts"] = r.stddev_ts;
+      j["samples_ns"] = r.samples_ns;
+      j["samples_ts"] = r.samples_ts;
+      j["peak_rss_bytes"] = rss;
+      j["load_seconds"] = load_s;
+      if (r.n_gen > 0) j["bandwidth_bytes_per_s"] = active * r.avg_ts;
+      arr.push_back(j);
+    }
+    std::printf("%s\n", arr.dump(2).c_str());
+    return 0;
+  }
+  std::printf("| %-28s | %10s | %8s | %-18s | %7s | %8s | %16s | %10s |\n", "model", "size", "params", "backend",
+              "threads", "test", "t/s", "GB/s");
+  std::printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", std::string(28, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(8, '-').c_str(), std::string(18, '-').c_str(), std::string(7, '-').c_str(),
+              std::string(8, '-').c_str(), std::string(16, '-').c_str(), std::string(10, '-').c_str());
+  for (const auto& r : results) {
+    char test[32], ts[48], bw[24], params[24];
+    if (r.n_prompt > 0) std::snprintf(test, sizeof test, "pp%lld", static_cast<long long>(r.n_prompt));
+    else std::snprintf(test, sizeof test, "tg%lld", static_cast<long long>(r.n_gen));
+    std::snprintf(ts, sizeof ts, "%.2f ± %.2f", r.avg_ts, r.stddev_ts);
+    if (r.n_gen > 0) std::snprintf(bw, sizeof bw, "%.2f", active * r.avg_ts / 1e9);
+    else std::snprintf(bw, sizeof bw, "-");
+    std::snprintf(params, sizeof params, "%.2f B", static_cast<double>(info.n_params) / 1e9);
+    std::printf("| %-28.28s | %10s | %8s | %-18s | %7d | %8s | %16s | %10s |\n", file.c_str(),
+                HumanBytes(static_cast<double>(info.weight_bytes)).c_str(), params,
+                (std::string("CPU ") + KernelName()).c_str(), pool.size(), test, ts, bw);
+  }
+  std::printf("\npeak RSS %s, load %.2f s, weights read per generated token %s, kernels %s\n",
+              HumanBytes(static_cast<double>(rss)).c_str(), load_s, HumanBytes(active).c_str(), IsaDescription().c_str());
+  return 0;
+}
+
+}  // namespace
+
+QS_COMMAND(bench, "bench", "prompt-processing and generation throughput (llama-bench style)", [](CLI::App* app) {
+  auto o = std::make_shared<Opts>();
+  app->add_option("--model,-m", o->model, "model directory (or GGUF file once the loader accepts it)")->required();
+  app->add_option("-p,--n-prompt", o->n_prompt, "prompt lengths to test (0 skips pp)")->delimiter(',');
+  app->add_option("-n,--n-gen", o->n_gen, "generation lengths to test (0 skips tg)")->delimiter(',');
+  app->add_option("-t,--threads", o->threads, "threads (default: QIUSUO_THREADS or all cores)");
+  app->add_option("-r,--repetitions", o->repeats, "timed repeats per test")->check(CLI::Range(1, 1000));
+  app->add_flag("--json", o->json, "print a JSON array with llama-bench's field names");
+  return [o] { return Run(*o); };
+});
+
+}  // namespace qs::cli

@@ -1,0 +1,61 @@
+// The interface between the dispatcher (matmul.cc, baseline x86-64 code) and the per-ISA kernel
+// translation units (gemm_avx2.cc, gemm_avx512.cc, compiled with -mavx2 / -mavx512* flags).
+// Only plain structs and function pointers cross it: an ISA translation unit must not emit
+// inline functions that baseline code could link to (the linker keeps one copy of each inline
+// function, and an AVX-512 copy would crash on an AVX2-only CPU), so those files include no
+// standard containers and live in their own namespaces.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace qs::kern {
+
+// Weight formats with a direct SIMD kernel. Every other ggml format is decoded to fp32 rows
+// (scalar reference dequantizer, a cache-sized block at a time) and runs the kF32 kernel.
+enum class WFmt : int { kF32, kF16, kBF16, kFp8, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
+
+inline bool IsIntFormat(WFmt f) { return f >= WFmt::kQ8_0; }
+
+struct WDesc {
+  WFmt fmt = WFmt::kF32;
+  int64_t rows = 0, cols = 0;
+  const uint8_t* data = nullptr;
+  size_t row_stride = 0;
+  // kFp8: scale_inv[r / block_rows][c / block_cols] (block_cols a multiple of 16).
+  const float* scale_inv = nullptr;
+  int64_t block_rows = 128, block_cols = 128, scale_cols = 0;
+};
+
+// Activations. Float formats read x (fp32, x_stride floats per token). The int formats read the
+// activations quantized once per MatMul call (ref::QuantizeActsQ8): per token, cols/32 blocks of
+// 32 int8 (qx, qx_stride bytes per token) with an fp32 scale each (dx, dx_stride per token).
+struct XDesc {
+  const float* x = nullptr;
+  int64_t x_stride = 0, T = 0;
+  const int8_t* qx = nullptr;
+  const float* dx = nullptr;
+  const float* sx = nullptr;  // d_x * sum of the block's 32 q_x (same layout as dx)
+  int64_t qx_stride = 0, dx_stride = 0;
+};
+
+inline constexpr int64_t kDequantMinT = 4;
+inline constexpr int64_t kScratchFloats = 32 * 1024;  // 128 KiB of widened rows: stays in L2
+
+struct KernelTable {
+  const char* name;
+  // y[t * y_stride + r] = W[r, :] . X[t, :] for r in [r0, r1), t < T. `scratch` (this thread's,
+  // scratch_n floats, may be null) lets int formats with T >= kDequantMinT widen blocks of rows to
+  // fp32 and multiply the fp32 activations (prefill); otherwise they use the int8 activations.
+  void (*matmul_rows)(const WDesc& w, const XDesc& x, float* y, int64_t y_stride, int64_t r0, int64_t r1,
+                      float* scratch, int64_t scratch_n);
+  float (*dot)(const float* a, const float* b, int64_t n);
+  // out[i] = W[row, c0 + i] for i < n, float formats only (kF32/kF16/kBF16/kFp8), exact.
+  void (*decode_row)(const WDesc& w, int64_t row, int64_t c0, int64_t n, float* out);
+  void (*axpy)(float a, const float* x, float* y, int64_t n);  // y += a * x
+};
+
+const KernelTable* Avx2Kernels();
+const KernelTable* Avx512Kernels(bool vnni);
+
+}  // namespace qs::kern

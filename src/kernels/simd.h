@@ -1,0 +1,113 @@
+// A thin vector layer: the few operations the kernels need, one struct per ISA with the same
+// static members, so every kernel in gemm_impl.h is written once and instantiated per ISA.
+// Include only from translation units compiled with the matching -m flags (see CMakeLists).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace qs::kern {
+
+// LoadFp8 widens N e4m3fn codes to fp32 *divided by 2^8*, exactly, for every non-NaN code: the
+// sign goes to bit 15 and the 4 exponent + 3 mantissa bits to bits 14..7 of an IEEE half, whose
+// exponent bias is 15 instead of 7, so the half is the code's value times 2^-8; code exponent 0
+// lands on the half subnormals m * 2^-17 = (m * 2^-9) * 2^-8, still exact. The hardware
+// half -> float conversion (F16C / AVX-512) is exact. Callers multiply by kFp8Rebias, folded
+// into the block scale (scale * 2^8 is exact, so (v * 2^-8) * (scale * 2^8) rounds once to the
+// same float as v * scale).
+inline constexpr float kFp8Rebias = 256.f;
+
+#if defined(__AVX2__)
+struct VecAvx2 {
+  using F = __m256;
+  static constexpr int N = 8;
+  static F Zero() { return _mm256_setzero_ps(); }
+  static F Set1(float v) { return _mm256_set1_ps(v); }
+  static F Load(const float* p) { return _mm256_loadu_ps(p); }
+  static void Store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F Fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F Mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F Add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F LoadF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static F LoadBf16(const uint16_t* p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  static F LoadFp8(const uint8_t* p) {
+    const __m128i v = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(v, _mm_set1_epi16(0x80)), 8),
+                                   _mm_slli_epi16(_mm_and_si128(v, _mm_set1_epi16(0x7F)), 7));
+    return _mm256_cvtph_ps(h);
+  }
+  static float Reduce(F v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  // Sums of 4 adjacent int8 products of 32 signed bytes, as 8 int32 lanes. maddubs needs one
+  // unsigned operand: w.x = |w| . (x * sign(w)); |w| <= 128 and |x| <= 127 keep each int16 pair
+  // sum <= 2*128*127 = 32512, below maddubs' saturation.
+  static __m256i DotI8(__m256i w, __m256i x) {
+    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+  }
+  // u (0..15 nibbles) times signed x: pair sums <= 2*15*128, no saturation.
+  static __m256i DotU8S8(__m256i u, __m256i x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+  }
+  static __m256 I32ToF(__m256i v) { return _mm256_cvtepi32_ps(v); }
+  static float ReduceHalf(__m256 v) { return Reduce(v); }
+};
+#endif
+
+#if defined(__AVX512F__)
+template <bool kVnni>
+struct VecAvx512 {
+  using F = __m512;
+  static constexpr int N = 16;
+  static F Zero() { return _mm512_setzero_ps(); }
+  static F Set1(float v) { return _mm512_set1_ps(v); }
+  static F Load(const float* p) { return _mm512_loadu_ps(p); }
+  static void Store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F Fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F Mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F Add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F LoadF16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static F LoadBf16(const uint16_t* p) {
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  }
+  static F LoadFp8(const uint8_t* p) {
+    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8),
+                                      _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7F)), 7));
+    return _mm512_cvtph_ps(h);
+  }
+  static float Reduce(F v) { return _mm512_reduce_add_ps(v); }
+  // 32-element int8 blocks stay 256 bits wide (one ggml block per vector); with AVX512-VNNI
+  // (VL) one vpdpbusd replaces maddubs + madd. Same |w| / sign trick as VecAvx2::DotI8.
+  static __m256i DotI8(__m256i w, __m256i x) {
+    if constexpr (kVnni) {
+      return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    } else {
+      const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+      return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    }
+  }
+  static __m256i DotU8S8(__m256i u, __m256i x) {
+    if constexpr (kVnni) return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+    else return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+  }
+  static __m256 I32ToF(__m256i v) { return _mm256_cvtepi32_ps(v); }
+  static float ReduceHalf(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};
+#endif
+
+}  // namespace qs::kern

@@ -1,0 +1,366 @@
+// Every SIMD path the machine has (AVX2, AVX-512, AVX-512 VNNI) against the scalar twin, for every
+// weight format, with decode (T = 1) and prefill tiles (T = 2..7, odd row counts and column tails).
+//
+// Tolerances, derived from the formats:
+//  * fp32-activation paths (F32/F16/BF16/FP8 and the formats widened to fp32): SIMD and scalar
+//    compute the same n products of exactly widened weights (FP8: code * block scale, one rounding,
+//    identical in both), and differ only in summation order. Any order of n fp32 additions is
+//    within (n-1) u sum|w_c x_c| of the exact sum (u = 2^-24, Higham, "Accuracy and Stability of
+//    Numerical Algorithms", 4.2), so two orders differ by at most 2 n u sum|w x|.
+//  * Q8_0 / Q4_0 (int8 activations): (a) against the scalar twin of the same algorithm
+//    (kern::ref::DotQ8Row), the block sums are exact integers and only the fp32 accumulation of
+//    nb block terms differs: 2 (nb + 8) u sum_b |d_w d_x acc_b|, bounded here by the same
+//    2 n u sum|w x|-style bound on the dequantized values plus the quantized-activation terms;
+//    (b) against fp32 activations, each activation moves by at most d_x/2 when rounded to int8
+//    (plus the fp16 rounding of d_x, see below), so |y - y_fp32| <= sum_c |w_c| ~0.56 d_x(c).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/cpu.h"
+#include "base/thread_pool.h"
+#include "kernels/kernel_iface.h"
+#include "kernels/matmul.h"
+#include "kernels/ref/q8_ref.h"
+#include "quant/fp16.h"
+#include "quant/quant.h"
+
+namespace qs {
+namespace {
+
+constexpr double kU = 5.9604644775390625e-8;  // 2^-24
+
+struct Case {
+  std::string label;
+  WeightMatrix w;
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+};
+
+// Builds a [rows, cols] weight of `kind` from random values (kept alive by the Case).
+Case MakeWeight(const std::string& kind, int64_t rows, int64_t cols, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.f, 0.5f);
+  std::vector<float> v(static_cast<size_t>(rows * cols));
+  for (auto& f : v) f = nd(rng);
+  Case c;
+  c.label = kind;
+  WeightMatrix& w = c.w;
+  w.name = kind;
+  w.rows = rows;
+  w.cols = cols;
+  auto fill16 = [&](uint16_t (*conv)(float)) {
+    c.bytes.resize(v.size() * 2);
+    for (size_t i = 0; i < v.size(); ++i) {
+      uint16_t h = conv(v[i]);
+      std::memcpy(&c.bytes[i * 2], &h, 2);
+    }
+    w.row_stride = static_cast<size_t>(cols) * 2;
+  };
+  if (kind == "f32") {
+    w.dtype = DType::kF32;
+    c.bytes.resize(v.size() * 4);
+    std::memcpy(c.bytes.data(), v.data(), c.bytes.size());
+    w.row_stride = static_cast<size_t>(cols) * 4;
+  } else if (kind == "f16") {
+    w.dtype = DType::kF16;
+    fill16(&F32ToF16);
+  } else if (kind == "bf16") {
+    w.dtype = DType::kBF16;
+    fill16(&F32ToBf16);
+  } else if (kind == "fp8") {
+    w.dtype = DType::kF8E4M3;
+    c.bytes.resize(v.size());
+    for (size_t i = 0; i < v.size(); ++i) c.bytes[i] = F32ToFp8E4M3(v[i] * 200.f);
+    w.row_stride = static_cast<size_t>(cols);
+    w.block_rows = w.block_cols = 128;
+    w.scale_cols = (cols + 127) / 128;
+    c.scales.resize(static_cast<size_t>(((rows + 127) / 128) * w.scale_cols));
+    std::uniform_real_distribution<float> ud(0.001f, 0.01f);
+    for (auto& s : c.scales) s = ud(rng);
+  } else {
+    GgmlType t = kind == "q8_0" ? GgmlType::Q8_0 : kind == "q4_0" ? GgmlType::Q4_0 : kind == "q4_k" ? GgmlType::Q4_K
+               : kind == "q5_k" ? GgmlType::Q5_K : kind == "q6_k" ? GgmlType::Q6_K : kind == "q5_0" ? GgmlType::Q5_0
+               : kind == "q3_k" ? GgmlType::Q3_K : GgmlType::Q4_1;
+    w.dtype = DType::kGgmlBlock;
+    w.qtype = t;
+    w.row_stride = GgmlRowSize(t, cols).value();
+    c.bytes.resize(w.row_stride * static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r)
+      EXPECT_TRUE(QuantizeRow(t, &v[static_cast<size_t>(r * cols)], &c.bytes[r * w.row_stride], cols).ok());
+  }
+  w.data = c.bytes.data();
+  w.scale_inv = c.scales.empty() ? nullptr : c.scales.data();
+  return c;
+}
+
+std::vector<float> RandomX(int64_t T, int64_t cols, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(static_cast<size_t>(T * cols));
+  for (auto& f : x) f = nd(rng);
+  return x;
+}
+
+// sum_c |w_c x_c| for every (t, r), from the exact widened weights.
+std::vector<double> AbsDots(const WeightMatrix& w, const std::vector<float>& x, int64_t T) {
+  std::vector<double> out(static_cast<size_t>(T * w.rows));
+  std::vector<float> row(static_cast<size_t>(w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    DecodeRow(w, r, row.data());
+    for (int64_t t = 0; t < T; ++t) {
+      double s = 0;
+      for (int64_t c = 0; c < w.cols; ++c) s += std::fabs(static_cast<double>(row[c]) * x[t * w.cols + c]);
+      out[t * w.rows + r] = s;
+    }
+  }
+  return out;
+}
+
+std::vector<float> RunMatMul(const WeightMatrix& w, const std::vector<float>& x, int64_t T, Isa isa, ThreadPool* pool) {
+  const Isa prev = SetIsaCap(isa);
+  std::vector<float> y(static_cast<size_t>(T * w.rows), -1.f);
+  MatMul(w, x.data(), T, y.data(), pool);
+  SetIsaCap(prev);
+  return y;
+}
+
+std::vector<Isa> SimdIsas() {
+  std::vector<Isa> v;
+  if (Cpu().max_isa >= Isa::kAvx2) v.push_back(Isa::kAvx2);
+  if (Cpu().max_isa >= Isa::kAvx512) v.push_back(Isa::kAvx512);
+  if (v.empty()) std::printf("note: no SIMD level on this CPU; only the scalar path exists\n");
+  return v;
+}
+
+class FloatFormats : public ::testing::TestWithParam<std::string> {};
+
+// fp32-activation formats (and the formats widened to fp32) vs the scalar twin.
+TEST_P(FloatFormats, MatchScalarTwin) {
+  std::mt19937 rng(7);
+  ThreadPool pool(2);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 200}, {64, 256}, {130, 512}}) {
+    const bool ggml = GetParam().rfind("q", 0) == 0;
+    if (ggml && cols % 256 != 0) continue;  // K-quants need whole 256-blocks
+    Case c = MakeWeight(GetParam(), rows, cols, rng);
+    for (int64_t T : {1, 2, 3, 4, 7}) {
+      auto x = RandomX(T, cols, rng);
+      auto ref = RunMatMul(c.w, x, T, Isa::kScalar, nullptr);
+      auto bound = AbsDots(c.w, x, T);
+      for (Isa isa : SimdIsas()) {
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          auto y = RunMatMul(c.w, x, T, isa, p);
+          for (size_t i = 0; i < y.size(); ++i)
+            ASSERT_LE(std::fabs(y[i] - ref[i]), 2.0 * cols * kU * bound[i] + 1e-30)
+                << c.label << " " << IsaName(isa) << " rows=" << rows << " cols=" << cols << " T=" << T << " i=" << i;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, FloatFormats,
+                         ::testing::Values("f32", "f16", "bf16", "fp8", "q4_1", "q5_0", "q3_k"));
+
+class IntFormats : public ::testing::TestWithParam<std::string> {};
+
+// Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K with int8 activations: every kernel table (AVX2, AVX-512 with and without VNNI)
+// vs the scalar twin of the integer algorithm, and MatMul vs fp32 activations within the
+// activation-rounding bound.
+TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
+  std::mt19937 rng(11);
+  std::vector<const kern::KernelTable*> tables;
+  if (Cpu().max_isa >= Isa::kAvx2) tables.push_back(kern::Avx2Kernels());
+  if (Cpu().max_isa >= Isa::kAvx512) {
+    tables.push_back(kern::Avx512Kernels(false));
+    if (Cpu().avx512vnni) tables.push_back(kern::Avx512Kernels(true));
+  }
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {64, 256}, {131, 1024}}) {
+    const std::string& f = GetParam();
+    if (f.back() == 'k' && cols % 256 != 0) continue;  // K-quants: whole 256-element super-blocks
+    Case c = MakeWeight(GetParam(), rows, cols, rng);
+    const kern::WFmt fmt = f == "q8_0" ? kern::WFmt::kQ8_0 : f == "q4_0" ? kern::WFmt::kQ4_0
+                         : f == "q4_k" ? kern::WFmt::kQ4_K : f == "q5_k" ? kern::WFmt::kQ5_K : kern::WFmt::kQ6_K;
+    for (int64_t T : {1, 2, 3, 4, 7}) {
+      auto x = RandomX(T, cols, rng);
+      const int64_t nb = cols / 32;
+      std::vector<int8_t> qx(static_cast<size_t>(T * cols));
+      std::vector<float> dx(static_cast<size_t>(T * nb)), sx(dx.size());
+      for (int64_t t = 0; t < T; ++t)
+        kern::ref::QuantizeActsQ8(&x[t * cols], cols, &qx[t * cols], &dx[t * nb], &sx[t * nb]);
+      // Dequantized activations: the twin's exact operands.
+      std::vector<float> xq(x.size());
+      for (size_t i = 0; i < x.size(); ++i) xq[i] = qx[i] * dx[i / 32];
+      auto bound_q = AbsDots(c.w, xq, T);
+      if (fmt == kern::WFmt::kQ4_0) {
+        // The kernel sums d_w d_x (q+8) x_q and d_w d_x 8 x_q separately and subtracts: its
+        // rounding scales with sum |d_w| (|q+8| + 8) |x_q| <= sum |d_w| 23 |x_q|, not with |w x|.
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t t = 0; t < T; ++t) {
+            double b = 0;
+            for (int64_t blk = 0; blk < nb; ++blk) {
+              uint16_t h;
+              std::memcpy(&h, c.w.data + r * c.w.row_stride + blk * 18, 2);
+              for (int j = 0; j < 32; ++j) b += std::fabs(F16ToF32(h)) * 23.0 * std::fabs(xq[t * cols + blk * 32 + j]);
+            }
+            bound_q[t * rows + r] = b;
+          }
+        }
+      }
+      if (fmt == kern::WFmt::kQ4_K || fmt == kern::WFmt::kQ5_K) {
+        // w = d sc q - dmin m: the kernel sums the two parts separately, so its rounding scales
+        // with |d sc q| + |dmin m| <= |w| + 2 |dmin m|, and |dmin m| <= max |w| over the
+        // 32-element sub-block (the min is the sub-block's smallest value, up to rounding).
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = 0; r < rows; ++r) {
+          DecodeRow(c.w, r, row.data());
+          for (int64_t t = 0; t < T; ++t) {
+            double b = 0;
+            for (int64_t blk = 0; blk < nb; ++blk) {
+              double mx = 0;
+              for (int j = 0; j < 32; ++j) mx = std::max(mx, std::fabs(static_cast<double>(row[blk * 32 + j])));
+              for (int j = 0; j < 32; ++j) b += (std::fabs(row[blk * 32 + j]) + 2 * mx) * std::fabs(xq[t * cols + blk * 32 + j]);
+            }
+            bound_q[t * rows + r] = b;
+          }
+        }
+      }
+      std::vector<float> twin(static_cast<size_t>(T * rows));
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = 0; r < rows; ++r)
+          twin[t * rows + r] = kern::ref::DotQ8Row(fmt, c.w.data + r * c.w.row_stride, &qx[t * cols], &dx[t * nb], nb);
+      kern::WDesc d;
+      d.fmt = fmt;
+      d.rows = rows;
+      d.cols = cols;
+      d.data = c.w.data;
+      d.row_stride = c.w.row_stride;
+      kern::XDesc xd;
+      xd.x = x.data();
+      xd.x_stride = cols;
+      xd.T = T;
+      xd.qx = qx.data();
+      xd.dx = dx.data();
+      xd.sx = sx.data();
+      xd.qx_stride = cols;
+      xd.dx_stride = nb;
+      for (const kern::KernelTable* k : tables) {
+        std::vector<float> y(twin.size(), -1.f);
+        k->matmul_rows(d, xd, y.data(), rows, 0, rows, nullptr, 0);  // no scratch: int8 tiles for every T
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_LE(std::fabs(y[i] - twin[i]), 2.0 * cols * kU * bound_q[i] + 1e-30)
+              << c.label << " " << k->name << " rows=" << rows << " T=" << T << " i=" << i;
+      }
+      // Whole MatMul vs the scalar path (fp32 activations, reference dequantizer). T < 4: int8
+      // activations, within the activation-rounding bound. T >= 4 (kDequantMinT): rows widened
+      // to fp32 (one rounding of q*s - min, like the reference) times fp32 activations, so only
+      // summation order and that rounding differ: 2 n u sum (|w| + 2 max_sub |w|) |x| covers both
+      // (the 2 max term bounds |d sc q| + |dmin m| for Q4_K/Q5_K, see above).
+      if (tables.empty()) continue;
+      auto ref = RunMatMul(c.w, x, T, Isa::kScalar, nullptr);
+      for (Isa isa : SimdIsas()) {
+        auto y = RunMatMul(c.w, x, T, isa, nullptr);
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = 0; r < rows; ++r) {
+          DecodeRow(c.w, r, row.data());
+          for (int64_t t = 0; t < T; ++t) {
+            const size_t i = static_cast<size_t>(t * rows + r);
+            double b = 0;
+            if (T < kern::kDequantMinT) {
+              // |x - q d| <= |x - q amax/127| + |q| |d - amax/127| <= d/2 + 127 d 2^-11 (d is
+              // amax/127 rounded to fp16: relative error <= 2^-11), up to a factor 1 + 2^-11.
+              for (int64_t col = 0; col < cols; ++col)
+                b += std::fabs(row[col]) * dx[t * nb + col / 32] * (0.5 + 127.0 / 2048) * (1 + 1.0 / 2048);
+              b += 4.0 * cols * kU * bound_q[i];
+            } else {
+              for (int64_t blk = 0; blk < nb; ++blk) {
+                double mx = 0;
+                for (int j = 0; j < 32; ++j) mx = std::max(mx, std::fabs(static_cast<double>(row[blk * 32 + j])));
+                for (int j = 0; j < 32; ++j)
+                  b += (std::fabs(row[blk * 32 + j]) + 2 * mx) * std::fabs(x[t * cols + blk * 32 + j]);
+              }
+              b *= 2.0 * cols * kU;
+            }
+            ASSERT_LE(std::fabs(y[i] - ref[i]), b) << c.label << " " << IsaName(isa) << " rows=" << rows << " T=" << T << " r=" << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, IntFormats, ::testing::Values("q8_0", "q4_0", "q4_k", "q5_k", "q6_k"));
+
+TEST(Kernels, DotAndAxpy) {
+  std::mt19937 rng(3);
+  for (int64_t n : {1, 7, 16, 33, 100, 1000}) {
+    auto a = RandomX(1, n, rng), b = RandomX(1, n, rng);
+    double s = 0, sa = 0;
+    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i], sa += std::fabs(a[i] * b[i]);
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      if (isa > Cpu().max_isa) continue;
+      const Isa prev = SetIsaCap(isa);
+      EXPECT_LE(std::fabs(Dot(a.data(), b.data(), n) - s), n * kU * sa + 1e-30) << IsaName(isa) << " n=" << n;
+      std::vector<float> y = b;
+      AxpyKernel(0.75f, a.data(), y.data(), n);
+      // Fused or not, each element is within one rounding (plus the product's) of the exact value.
+      for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y[i], b[i] + 0.75 * a[i], 2 * kU * (std::fabs(b[i]) + std::fabs(a[i])));
+      SetIsaCap(prev);
+    }
+  }
+}
+
+// DecodeRowRange widens float formats with SIMD; widening is exact, so every ISA must give the
+// scalar twin's bits, for any column range (FP8 ranges straddling a scale block included).
+TEST(Kernels, DecodeRowRangeExact) {
+  std::mt19937 rng(5);
+  for (const char* kind : {"f16", "bf16", "fp8", "f32"}) {
+    Case c = MakeWeight(kind, 130, 300, rng);
+    for (auto [c0, n] : {std::pair<int64_t, int64_t>{0, 300}, {3, 290}, {120, 40}, {127, 1}, {250, 50}}) {
+      std::vector<float> ref(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+      for (int64_t r : {0, 1, 129}) {
+        const Isa prev = SetIsaCap(Isa::kScalar);
+        DecodeRowRange(c.w, r, c0, n, ref.data());
+        for (Isa isa : SimdIsas()) {
+          SetIsaCap(isa);
+          DecodeRowRange(c.w, r, c0, n, got.data());
+          ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4)) << kind << " " << IsaName(isa) << " c0=" << c0;
+        }
+        SetIsaCap(prev);
+      }
+    }
+  }
+}
+
+// The e4m3 bit trick (simd.h) against the table for all 254 non-NaN codes, through a 1 x 256
+// F8 matrix with unit scales and one-hot activations.
+TEST(Kernels, Fp8AllCodes) {
+  std::vector<uint8_t> codes(256);
+  for (int i = 0; i < 256; ++i) codes[i] = static_cast<uint8_t>((i & 0x7F) == 0x7F ? 0 : i);
+  std::vector<float> scales(2, 1.f);
+  WeightMatrix w;
+  w.dtype = DType::kF8E4M3;
+  w.rows = 1;
+  w.cols = 256;
+  w.data = codes.data();
+  w.row_stride = 256;
+  w.scale_inv = scales.data();
+  w.scale_cols = 2;
+  for (Isa isa : SimdIsas()) {
+    const Isa prev = SetIsaCap(isa);
+    for (int i = 0; i < 256; i += 17) {
+      std::vector<float> x(256, 0.f);
+      x[i] = 1.f;
+      float y;
+      MatMul(w, x.data(), 1, &y, nullptr);
+      EXPECT_EQ(y, Fp8E4M3Table()[codes[i]]) << "code " << i << " " << IsaName(isa);
+    }
+    SetIsaCap(prev);
+  }
+}
+
+}  // namespace
+}  // namespace qs
