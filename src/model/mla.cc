@@ -27,6 +27,21 @@ Result<MlaWeights> LoadMla(WeightSource& src, const std::string& p, const ModelC
       src.MarkUsed(p + "k_b_proj.weight");
       src.MarkUsed(p + "v_b_proj.weight");
     }
+    const int64_t kvl = c.kv_lora_rank, dn = c.qk_nope_head_dim, dv = c.v_head_dim;
+    w.k_b_store = std::make_shared<std::vector<float>>(static_cast<size_t>(H * kvl * dn));
+    std::vector<float> row(static_cast<size_t>(kvl));
+    float* kb = w.k_b_store->data();
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t d = 0; d < dn; ++d) {
+        DecodeRow(w.kv_b, h * (dn + dv) + d, row.data());
+        for (int64_t col = 0; col < kvl; ++col) kb[(h * kvl + col) * dn + d] = row[col];
+      }
+    w.k_b.name = p + "k_b (W_UK^T from kv_b_proj)";
+    w.k_b.dtype = DType::kF32;
+    w.k_b.rows = H * kvl;
+    w.k_b.cols = dn;
+    w.k_b.data = reinterpret_cast<const uint8_t*>(kb);
+    w.k_b.row_stride = static_cast<size_t>(dn) * sizeof(float);
   } else {
     QS_ASSIGN_OR_RETURN(w.k_b, src.Matrix3D(p + "k_b_proj.weight", H, c.kv_lora_rank, c.qk_nope_head_dim));
     QS_ASSIGN_OR_RETURN(w.v_b, src.Matrix3D(p + "v_b_proj.weight", H, c.v_head_dim, c.kv_lora_rank));
@@ -98,18 +113,8 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, const
     for (int64_t h = h0; h < h1; ++h) {
       float* ql = &qlat_[h * kv_lora_];  // [T, H, kv_lora], row stride H * kv_lora
       const int64_t qls = H_ * kv_lora_;
-      if (w.k_b.valid()) {
-        // k_b rows are W_UK_h^T: q_lat[t] = k_b_h q_nope[t], a [kv_lora, dn] matmul over T tokens.
-        MatMul(w.k_b.RowSlice(h * kv_lora_, kv_lora_), &q_[h * dqk], qw, T, ql, qls, nullptr);
-      } else {
-        // q_lat[t] = W_UK_h^T q_nope[t]: each of W_UK_h's dn rows decoded once, accumulated into
-        // every token's q_lat.
-        for (int64_t t = 0; t < T; ++t) std::fill(ql + t * qls, ql + t * qls + kv_lora_, 0.f);
-        for (int64_t d = 0; d < dn_; ++d) {
-          DecodeRow(w.kv_b, h * (dn_ + dv_) + d, row.data());
-          for (int64_t t = 0; t < T; ++t) Axpy(q_[t * qw + h * dqk + d], row.data(), ql + t * qls, kv_lora_);
-        }
-      }
+      // k_b rows are W_UK_h^T: q_lat[t] = k_b_h q_nope[t], a [kv_lora, dn] matmul over T tokens.
+      MatMul(w.k_b.RowSlice(h * kv_lora_, kv_lora_), &q_[h * dqk], qw, T, ql, qls, nullptr);
       for (int64_t t = 0; t < T; ++t) {
         KvCache* cache = tok_cache_[t];
         const int64_t S = tok_pos_[t] + 1;  // causal: keys 0..pos of this token's sequence

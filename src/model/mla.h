@@ -12,6 +12,7 @@
 //             out     = W_o [o_0 .. o_H-1]
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "kernels/matmul.h"
@@ -34,6 +35,10 @@ struct MlaWeights {
   // Or llama.cpp's split of kv_b (newer deepseek2 GGUFs): W_UK_h^T and W_UV_h per head.
   WeightMatrix k_b;       // [H * kv_lora, dn]   (attn_k_b, ne {dn, kv_lora, H})
   WeightMatrix v_b;       // [H * dv, kv_lora]   (attn_v_b, ne {kv_lora, dv, H})
+  // Without attn_k_b in the file, k_b is built at load time: W_UK_h^T in fp32 (exact widening of
+  // kv_b's key rows, transposed), so absorbing W_UK is a plain matmul through the SIMD kernels.
+  // Costs H * kv_lora * dn floats per layer (V2-Lite: 4 MiB, V3: 32 MiB per layer).
+  std::shared_ptr<std::vector<float>> k_b_store;
   WeightMatrix o;         // [hidden, H * dv]
 };
 
