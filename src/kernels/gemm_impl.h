@@ -10,7 +10,8 @@
 // Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K: int8 activations (one scale per 32, like ggml's Q8_0
 // activations) against the integer weights: integer dot product per 32-element block (VNNI where
 // present), then one fp32 multiply-add with the block's scales, as llama.cpp's
-// ggml_vec_dot_*_q8_* do.
+// ggml_vec_dot_*_q8_* do. Prefill (T >= kDequantMinT): the int8 tile over rows repacked one
+// int32 lane per row (TileI8).
 #pragma once
 
 #include <immintrin.h>
@@ -350,16 +351,20 @@ inline void DequantRowQ(const uint8_t* row, int64_t cols, float* out) {
   }
 }
 
-// Prefill with an int format: widen a cache-sized block of rows to fp32 in `scratch` once, then
-// run the fp32 kernel over it for all T tokens (fp32 activations). Per weight the int8 tile
-// spends ~4 vector ops per 32 MACs on scales and conversions; the fp32 tile spends none, and
-// the widening is paid once per row, so from a handful of tokens on this is faster.
+// Prefill with an int format when the caller gives fp32 activations and scratch but no q_x + 128
+// (XDesc::qxu; MatMul always does): widen a cache-sized block of rows to fp32 in `scratch` once,
+// then run the fp32 kernel over it for all T tokens. (Before TileI8 this was the prefill path:
+// faster than the decode-style TileQ, which spends ~4 vector ops per 32 MACs on scales and
+// horizontal sums; TileI8 is another ~3x faster, 2048 x 1536 x 64 on one AVX-512 VNNI core.)
 template <class V, class Q>
 void RunDequant(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1, float* scratch,
                 int64_t scratch_n) {
   // Whole prefill tiles (FloatKernel::kNR rows) per widened block, or the 1-row tiles dominate.
   constexpr int64_t kNR = FloatKernel<V, FmtF32>::kNR;
-  int64_t rb = scratch_n / w.cols;
+  // (The caller's scratch is sized for the int8 repack too; widen at most the former 128 KiB or
+  // 8 rows, which measured best.)
+  const int64_t use = kScratchFloats > 8 * w.cols ? kScratchFloats : 8 * w.cols;
+  int64_t rb = (scratch_n < use ? scratch_n : use) / w.cols;
   rb = rb >= kNR ? rb / kNR * kNR : rb;
   WDesc f;
   f.fmt = WFmt::kF32;
@@ -375,9 +380,232 @@ void RunDequant(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
   }
 }
 
+// ---- prefill int8 tile (Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K, T >= kDequantMinT) -------------------
+// llama.cpp's Q4_0 speed comes from an 8-row interleave (ggml-cpu repack.cpp) where one int32
+// lane holds one weight row, so a broadcast of 4 activation bytes times one vector of 4 bytes from
+// each of L rows gives L partial dots in one vpdpbusd and the block's dot needs no horizontal
+// sum. We build that layout transiently: an L2-sized block of rows is repacked once per MatMul
+// call into groups of L = V::N rows (no resident second copy), then every group of NT tokens
+// passes over it. Per group and 32-column block:
+//   float d[L]      the rows' block scales
+//   int32 bias[L]   -128 * sum(q) of the row's block (activations are fed as x + 128, unsigned,
+//                   so vpdpbusd's u8 x s8 form applies directly; the bias takes the 128 off)
+//   int8  q[8][L][4] chunk j, lane k: elements 4j..4j+3 of row k, signed (Q4_0: q - 8)
+// The int32 sums are exact (|x+128| <= 255, |q| <= 128: no saturation in vpdpbusd), so per
+// (row, token) the result is sum_b (d_w d_x)_b * dot_b as in kern::ref::DotQ8Row, with one fma
+// per block instead of mul + add. Without VNNI, maddubs saturates int16 pair sums: Q4_0
+// (|q| <= 8, 2*255*8 < 2^15) keeps the same form; Q8_0 uses ggml's sign trick |w| * (x sign(w))
+// on the signed activations and no bias.
+// Per-format layout facts for the int8 tile: kSeg scales per 32 (Q6_K: 16-element halves),
+// kMin (Q4_K / Q5_K: w = d q - min, q >= 0, so min * d_x sum(q_x) = min * XDesc::sx comes off per
+// block), kOffset (Q4_0: q - 8 stored, exact), kWide (Q8_0: |q| up to 128, so without VNNI the
+// sign trick; the others keep |q| <= 32 and 2 * 255 * 32 < 2^15 in maddubs).
+template <class Q> struct I8Traits { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtQ8_0> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = false, kWide = true; };
+template <> struct I8Traits<FmtQ4_0> { static constexpr int kSeg = 1, kOffset = 8; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtQ4_K> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = true, kWide = false; };
+template <> struct I8Traits<FmtQ5_K> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = true, kWide = false; };
+template <> struct I8Traits<FmtQ6_K> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+
+// Bytes per (group, 32-column block): d[kSeg][L], bias[kSeg][L], (min[L]), q[8][L][4].
+template <class V, class Q>
+constexpr int64_t PackBlockBytes() {
+  using P = I8Traits<Q>;
+  return (8 * P::kSeg + (P::kMin ? 4 : 0) + 32) * V::N;
+}
+
+template <class V, class Q>
+inline void PackGroupI8(const WDesc& w, int64_t r, int64_t nvalid, uint8_t* out) {
+  using P = I8Traits<Q>;
+  constexpr int L = V::N;
+  const int64_t nb = w.cols / 32;
+  // Row by row, so each source row is read as one sequential stream (the hardware prefetchers
+  // follow that; the scattered writes stay in the cache-resident pack).
+  for (int k = 0; k < L; ++k) {
+    const uint8_t* row = k < nvalid ? w.data + static_cast<size_t>(r + k) * w.row_stride : nullptr;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = out + b * PackBlockBytes<V, Q>();
+      float* d = reinterpret_cast<float*>(blk);
+      int32_t* bias = reinterpret_cast<int32_t*>(blk + 4 * P::kSeg * L);
+      float* mins = reinterpret_cast<float*>(blk + 8 * P::kSeg * L);
+      int32_t* q32 = reinterpret_cast<int32_t*>(blk + (8 * P::kSeg + (P::kMin ? 4 : 0)) * L);
+      if (k >= nvalid) {  // padding rows: zero weights and scales, never stored
+        for (int sg = 0; sg < P::kSeg; ++sg) d[sg * L + k] = 0.f, bias[sg * L + k] = 0;
+        if constexpr (P::kMin) mins[k] = 0.f;
+        for (int j = 0; j < 8; ++j) q32[j * L + k] = 0;
+        continue;
+      }
+      __m256 sc;
+      float mn;
+      __m256i q = Q::Unpack(row, b, &sc, &mn);
+      if constexpr (P::kOffset != 0) q = _mm256_sub_epi8(q, _mm256_set1_epi8(P::kOffset));
+      alignas(32) int8_t bytes[32];
+      alignas(32) float scl[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(bytes), q);
+      _mm256_store_ps(scl, sc);
+      for (int sg = 0; sg < P::kSeg; ++sg) {
+        const int n = 32 / P::kSeg;
+        int32_t sum = 0;
+        for (int e = 0; e < n; ++e) sum += bytes[sg * n + e];
+        bias[sg * L + k] = -128 * sum;
+        d[sg * L + k] = scl[sg * 8 / P::kSeg];  // lane 4 (elements 16..) holds the second scale
+      }
+      if constexpr (P::kMin) mins[k] = mn;
+      for (int j = 0; j < 8; ++j) std::memcpy(&q32[j * L + k], bytes + 4 * j, 4);
+    }
+  }
+}
+
+// R groups (R * L rows) x NT tokens over all columns; nvalid rows of the R * L are stored.
+template <class V, class Q, int R, int NT>
+inline void TileI8(const uint8_t* pack, int64_t nb, const XDesc& x, int64_t r, int64_t nvalid, int64_t t0,
+                   float* y, int64_t ys) {
+  using F = typename V::F;
+  using I = typename V::I;
+  using P = I8Traits<Q>;
+  constexpr int L = V::N, kSeg = P::kSeg, kJ = 8 / kSeg;
+  constexpr bool kSignTrick = !V::kVnni && P::kWide;  // Q8_0 without VNNI, see above
+  constexpr int64_t kQOff = (8 * kSeg + (P::kMin ? 4 : 0)) * L;
+  const int64_t gstride = nb * PackBlockBytes<V, Q>();
+  F acc[R][NT];
+  for (int g = 0; g < R; ++g)
+    for (int t = 0; t < NT; ++t) acc[g][t] = V::Zero();
+  const uint8_t* xu[NT];
+  const float* dx[NT];
+  const float* sx[NT];
+  for (int t = 0; t < NT; ++t) {
+    xu[t] = x.qxu + (t0 + t) * x.qx_stride;
+    dx[t] = x.dx + (t0 + t) * x.dx_stride;
+    sx[t] = P::kMin ? x.sx + (t0 + t) * x.dx_stride : nullptr;
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk[R];
+    for (int g = 0; g < R; ++g) blk[g] = pack + g * gstride + b * PackBlockBytes<V, Q>();
+    for (int sg = 0; sg < kSeg; ++sg) {
+      I isum[R][NT];
+      for (int g = 0; g < R; ++g) {
+        const I bias = kSignTrick ? V::SetI(0) : V::LoadI(blk[g] + 4 * kSeg * L + 4 * sg * L);
+        for (int t = 0; t < NT; ++t) isum[g][t] = bias;
+      }
+      for (int j = sg * kJ; j < (sg + 1) * kJ; ++j) {
+        I wv[R], aw[R];
+        for (int g = 0; g < R; ++g) {
+          wv[g] = V::LoadI(blk[g] + kQOff + j * 4 * L);
+          if constexpr (kSignTrick) aw[g] = V::AbsI8(wv[g]);
+        }
+        for (int t = 0; t < NT; ++t) {
+          const I xb = V::Bcast32(xu[t] + b * 32 + 4 * j);
+          if constexpr (kSignTrick) {
+            const I xs = V::FlipI8(xb);
+            for (int g = 0; g < R; ++g) isum[g][t] = V::DotAccU8S8(isum[g][t], aw[g], V::SignI8(xs, wv[g]));
+          } else {
+            for (int g = 0; g < R; ++g) isum[g][t] = V::DotAccU8S8(isum[g][t], xb, wv[g]);
+          }
+        }
+      }
+      for (int g = 0; g < R; ++g) {
+        const F dw = V::Load(reinterpret_cast<const float*>(blk[g]) + sg * L);
+        for (int t = 0; t < NT; ++t) acc[g][t] = V::Fma(V::I32ToFv(isum[g][t]), V::Mul(dw, V::Set1(dx[t][b])), acc[g][t]);
+      }
+    }
+    if constexpr (P::kMin) {
+      for (int g = 0; g < R; ++g) {
+        const F mn = V::Load(reinterpret_cast<const float*>(blk[g] + 8 * kSeg * L));
+        for (int t = 0; t < NT; ++t) acc[g][t] = V::Fma(mn, V::Set1(-sx[t][b]), acc[g][t]);
+      }
+    }
+  }
+  for (int g = 0; g < R; ++g)
+    for (int t = 0; t < NT; ++t) {
+      float* yt = y + (t0 + t) * ys + r + g * L;
+      const int64_t n = nvalid - g * L;
+      if (n >= L) {
+        V::Store(yt, acc[g][t]);
+      } else if (n > 0) {
+        alignas(64) float tmp[L];
+        V::Store(tmp, acc[g][t]);
+        for (int64_t k = 0; k < n; ++k) yt[k] = tmp[k];
+      }
+    }
+}
+
+template <class V, class Q, int R, int NT>
+inline void RunNtI8(int64_t nt, const uint8_t* pack, int64_t nb, const XDesc& x, int64_t r, int64_t nvalid,
+                    int64_t t0, float* y, int64_t ys) {
+  if constexpr (NT <= 1) {
+    TileI8<V, Q, R, 1>(pack, nb, x, r, nvalid, t0, y, ys);
+  } else {
+    if (nt >= NT) TileI8<V, Q, R, NT>(pack, nb, x, r, nvalid, t0, y, ys);
+    else RunNtI8<V, Q, R, NT - 1>(nt, pack, nb, x, r, nvalid, t0, y, ys);
+  }
+}
+
+// Bytes of packed rows kept hot while all token groups pass (L2 is 1-2 MiB per core on the
+// machines we target; the activations of a token group are only NT * cols bytes).
+constexpr int64_t kI8BlockBytes = 256 * 1024;
+
+#ifndef QS_I8_GROUPS
+#define QS_I8_GROUPS 2
+#endif
+#ifndef QS_I8_TOKENS
+#define QS_I8_TOKENS 4
+#endif
+// Tile: R groups of V::N rows x NT tokens, R * NT int32 sums + R * NT fp32 accumulators (AVX-512:
+// 16 of 32 zmm; AVX2: 1 x 4, 8 of 16 ymm).
+template <class V>
+constexpr int I8Groups() { return V::N == 16 ? QS_I8_GROUPS : 1; }
+template <class V>
+constexpr int I8Tokens() { return V::N == 16 ? QS_I8_TOKENS : 4; }
+
+template <class V>
+inline bool CanRunI8(const WDesc& w, const XDesc& x, int64_t scratch_n) {
+  // (Q6_K's is the largest layout, 48 L bytes per 32 columns.)
+  static_assert(PackBlockBytes<V, FmtQ6_K>() >= PackBlockBytes<V, FmtQ4_K>() &&
+                PackBlockBytes<V, FmtQ6_K>() >= PackBlockBytes<V, FmtQ8_0>());
+  return IsIntFormat(w.fmt) && x.T >= kDequantMinT && x.qxu != nullptr && x.sx != nullptr &&
+         scratch_n * 4 >= I8Groups<V>() * (w.cols / 32) * PackBlockBytes<V, FmtQ6_K>();
+}
+
+template <class V, class Q>
+void RunI8(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1, float* scratch,
+           int64_t scratch_n) {
+  constexpr int L = V::N, R = I8Groups<V>(), NT = I8Tokens<V>();
+  const int64_t nb = w.cols / 32, gbytes = nb * PackBlockBytes<V, Q>();
+  int64_t gpb = kI8BlockBytes / gbytes;
+  const int64_t cap = scratch_n * 4 / gbytes;
+  if (gpb > cap) gpb = cap;
+  gpb = gpb < R ? R : gpb / R * R;
+  uint8_t* pack = reinterpret_cast<uint8_t*>(scratch);
+  for (int64_t b0 = r0; b0 < r1; b0 += gpb * L) {
+    const int64_t nrows = r1 - b0 < gpb * L ? r1 - b0 : gpb * L;
+    const int64_t ng = (nrows + L - 1) / L;
+    for (int64_t g = 0; g < ng; ++g) {
+      const int64_t nv = nrows - g * L < L ? nrows - g * L : L;
+      PackGroupI8<V, Q>(w, b0 + g * L, nv, pack + g * gbytes);
+    }
+    for (int64_t t0 = 0; t0 < x.T; t0 += NT) {
+      const int64_t nt = x.T - t0 < NT ? x.T - t0 : NT;
+      int64_t g = 0;
+      for (; g + R <= ng; g += R)
+        RunNtI8<V, Q, R, NT>(nt, pack + g * gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
+      for (; g < ng; ++g) RunNtI8<V, Q, 1, NT>(nt, pack + g * gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
+    }
+  }
+}
+
 template <class V>
 void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1, float* scratch,
                 int64_t scratch_n) {
+  if (CanRunI8<V>(w, x, scratch_n)) {
+    switch (w.fmt) {
+      case WFmt::kQ8_0: RunI8<V, FmtQ8_0>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kQ4_0: RunI8<V, FmtQ4_0>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kQ4_K: RunI8<V, FmtQ4_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kQ5_K: RunI8<V, FmtQ5_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kQ6_K: RunI8<V, FmtQ6_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      default: break;
+    }
+  }
   if (IsIntFormat(w.fmt) && x.T >= kDequantMinT && x.x != nullptr && scratch_n >= w.cols) {
     switch (w.fmt) {
       case WFmt::kQ8_0: RunDequant<V, FmtQ8_0>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
@@ -430,6 +658,45 @@ void DecodeRowAny(const WDesc& w, int64_t row, int64_t c0, int64_t n, float* out
     case WFmt::kBF16: DecodeRowF<V, FmtBf16>(w, row, c0, n, out); break;
     case WFmt::kFp8: DecodeRowF<V, FmtFp8>(w, row, c0, n, out); break;
     default: DecodeRowF<V, FmtF32>(w, row, c0, n, out); break;
+  }
+}
+
+// kern::ref::QuantizeActsQ8 with 256-bit vectors (AVX2 and AVX-512 builds alike), bit for bit: the
+// block max is exact in any order, x * id is the same fp32 product, vcvtps2dq rounds to nearest
+// even like nearbyint in the default rounding mode, and vcvtps2ph (F16C) rounds the scale to half
+// with RNE like F32ToF16. qu (optional) receives q + 128 as unsigned bytes (XDesc::qxu).
+inline void QuantizeQ8(const float* x, int64_t n, int8_t* q, uint8_t* qu, float* d, float* sx) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + b * 32;
+    __m256 v[4];
+    for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(xb + 8 * k);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+                             _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    const float id = amax != 0.f ? 127.f / amax : 0.f;
+    const float db = _cvtsh_ss(_cvtss_sh(amax / 127.f, _MM_FROUND_TO_NEAREST_INT));
+    d[b] = db;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i i[4];
+    for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], vid));
+    if (sx) {
+      __m256i s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+      sx[b] = db * static_cast<float>(_mm_cvtsi128_si32(s4));
+    }
+    // packs interleave the 128-bit lanes; the permute restores element order (as ggml's AVX2
+    // quantize_row_q8_0).
+    const __m256i p = _mm256_permutevar8x32_epi32(
+        _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3])), perm);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 32), p);
+    if (qu) _mm256_storeu_si256(reinterpret_cast<__m256i*>(qu + b * 32), _mm256_xor_si256(p, _mm256_set1_epi8(static_cast<char>(0x80))));
   }
 }
 

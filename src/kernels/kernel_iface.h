@@ -36,23 +36,36 @@ struct XDesc {
   const int8_t* qx = nullptr;
   const float* dx = nullptr;
   const float* sx = nullptr;  // d_x * sum of the block's 32 q_x (same layout as dx)
+  // Prefill (T >= kDequantMinT) with int-format weights: the same q_x as unsigned bytes q_x + 128
+  // (same layout as qx), for vpdpbusd's u8 x s8 form (gemm_impl.h TileI8). Null: no int8 prefill.
+  const uint8_t* qxu = nullptr;
   int64_t qx_stride = 0, dx_stride = 0;
 };
 
 inline constexpr int64_t kDequantMinT = 4;
 inline constexpr int64_t kScratchFloats = 32 * 1024;  // 128 KiB of widened rows: stays in L2
+// Scratch for matmul_rows: the int8 repack needs 2 groups of 16 rows at up to 48 bytes per 32
+// weights (12 cols floats) and wants ~256 KiB; the fp32 widening >= 8 rows (8 cols floats).
+inline int64_t KernelScratchFloats(int64_t cols) {
+  const int64_t need = 16 * cols;
+  return need > 64 * 1024 ? need : 64 * 1024;
+}
 
 struct KernelTable {
   const char* name;
   // y[t * y_stride + r] = W[r, :] . X[t, :] for r in [r0, r1), t < T. `scratch` (this thread's,
-  // scratch_n floats, may be null) lets int formats with T >= kDequantMinT widen blocks of rows to
-  // fp32 and multiply the fp32 activations (prefill); otherwise they use the int8 activations.
+  // scratch_n floats, may be null; KernelScratchFloats(cols) is enough for every path) is where
+  // int formats with T >= kDequantMinT prepare blocks of rows: with x.qxu (and x.sx) set they are
+  // repacked for the int8 prefill tile, otherwise widened to fp32 to multiply the fp32
+  // activations; without scratch they use the int8 activations (x.qx) with the decode tile.
   void (*matmul_rows)(const WDesc& w, const XDesc& x, float* y, int64_t y_stride, int64_t r0, int64_t r1,
                       float* scratch, int64_t scratch_n);
   float (*dot)(const float* a, const float* b, int64_t n);
   // out[i] = W[row, c0 + i] for i < n, float formats only (kF32/kF16/kBF16/kFp8), exact.
   void (*decode_row)(const WDesc& w, int64_t row, int64_t c0, int64_t n, float* out);
   void (*axpy)(float a, const float* x, float* y, int64_t n);  // y += a * x
+  // kern::ref::QuantizeActsQ8, bit-exact, plus optional q + 128 bytes (qu, may be null).
+  void (*quantize_q8)(const float* x, int64_t n, int8_t* q, uint8_t* qu, float* d, float* sx);
 };
 
 const KernelTable* Avx2Kernels();

@@ -210,23 +210,30 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, 
   xd.x = x;
   xd.x_stride = x_stride;
   xd.T = T;
-  if (direct && kern::IsIntFormat(d.fmt) && T < kern::kDequantMinT) {
+  // Prefill with Q8_0 / Q4_0 / K-quants runs the int8 tile on activations quantized like
+  // decode's (as llama.cpp does for every batch size).
+  const bool i8_prefill = direct && kern::IsIntFormat(d.fmt) && T >= kern::kDequantMinT;
+  if (direct && kern::IsIntFormat(d.fmt) && (T < kern::kDequantMinT || i8_prefill)) {
     // Quantize the activations once per call (rows are whole 32-blocks, so cols % 32 == 0).
     thread_local std::vector<int8_t> qbuf;
+    thread_local std::vector<uint8_t> ubuf;
     thread_local std::vector<float> dbuf, sbuf;
     const int64_t nb = cols / 32;
     int8_t* q = Scratch(qbuf, static_cast<size_t>(T * cols));
+    uint8_t* qu = i8_prefill ? Scratch(ubuf, static_cast<size_t>(T * cols)) : nullptr;
     float* dd = Scratch(dbuf, static_cast<size_t>(T * nb));
     float* sx = Scratch(sbuf, static_cast<size_t>(T * nb));
     auto quant = [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t)
-        kern::ref::QuantizeActsQ8(x + t * x_stride, cols, q + t * cols, dd + t * nb, sx + t * nb);
+      for (int64_t t = t0; t < t1; ++t) {
+        k->quantize_q8(x + t * x_stride, cols, q + t * cols, qu ? qu + t * cols : nullptr, dd + t * nb, sx + t * nb);
+      }
     };
     if (pool && T > 1) pool->ParallelFor(T, quant);
     else quant(0, T, 0);
     xd.qx = q;
     xd.dx = dd;
     xd.sx = sx;
+    xd.qxu = qu;
     xd.qx_stride = cols;
     xd.dx_stride = nb;
   }
@@ -237,7 +244,7 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, 
       int64_t n = 0;
       if (widen) {
         thread_local std::vector<float> wbuf;
-        n = std::max<int64_t>(kern::kScratchFloats, 8 * cols);  // >= 2 whole 4-row tiles
+        n = kern::KernelScratchFloats(cols);
         scratch = Scratch(wbuf, static_cast<size_t>(n));
       }
       k->matmul_rows(d, xd, y, y_stride, r0, r1, scratch, n);

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace qs::kern {
 
@@ -59,11 +60,31 @@ struct VecAvx2 {
   }
   static __m256 I32ToF(__m256i v) { return _mm256_cvtepi32_ps(v); }
   static float ReduceHalf(__m256 v) { return Reduce(v); }
+  // Full-width integer operations for the prefill int8 tile (gemm_impl.h TileI8): one int32 lane
+  // per weight row.
+  using I = __m256i;
+  static constexpr bool kVnni = false;
+  static I LoadI(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+  static I SetI(int32_t v) { return _mm256_set1_epi32(v); }
+  static I Bcast32(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  // acc + sums of 4 adjacent u8 * s8 products; the caller keeps each pair sum below 2^15
+  // (maddubs saturates), e.g. |s| <= 8 with u <= 255, or u <= 128 with |s| <= 127.
+  static I DotAccU8S8(I acc, I u, I s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+  }
+  static I AbsI8(I v) { return _mm256_abs_epi8(v); }
+  static I SignI8(I x, I w) { return _mm256_sign_epi8(x, w); }  // x * sign(w)
+  static I FlipI8(I v) { return _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))); }
+  static F I32ToFv(I v) { return _mm256_cvtepi32_ps(v); }
 };
 #endif
 
 #if defined(__AVX512F__)
-template <bool kVnni>
+template <bool kVnni_>
 struct VecAvx512 {
   using F = __m512;
   static constexpr int N = 16;
@@ -89,7 +110,7 @@ struct VecAvx512 {
   // 32-element int8 blocks stay 256 bits wide (one ggml block per vector); with AVX512-VNNI
   // (VL) one vpdpbusd replaces maddubs + madd. Same |w| / sign trick as VecAvx2::DotI8.
   static __m256i DotI8(__m256i w, __m256i x) {
-    if constexpr (kVnni) {
+    if constexpr (kVnni_) {
       return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
     } else {
       const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
@@ -97,7 +118,7 @@ struct VecAvx512 {
     }
   }
   static __m256i DotU8S8(__m256i u, __m256i x) {
-    if constexpr (kVnni) return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+    if constexpr (kVnni_) return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
     else return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
   }
   static __m256 I32ToF(__m256i v) { return _mm256_cvtepi32_ps(v); }
@@ -107,6 +128,26 @@ struct VecAvx512 {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  using I = __m512i;
+  static constexpr bool kVnni = kVnni_;
+  static I LoadI(const void* p) { return _mm512_loadu_si512(p); }
+  static I SetI(int32_t v) { return _mm512_set1_epi32(v); }
+  static I Bcast32(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  }
+  // vpdpbusd is exact (no intermediate saturation); the maddubs fallback needs the caller's
+  // pair-sum bound as VecAvx2::DotAccU8S8.
+  static I DotAccU8S8(I acc, I u, I s) {
+    if constexpr (kVnni_) return _mm512_dpbusd_epi32(acc, u, s);
+    else return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+  }
+  static I AbsI8(I v) { return _mm512_abs_epi8(v); }
+  // AVX-512 has no vpsignb: negate x where w < 0 (where w == 0 the |w| factor is 0 anyway).
+  static I SignI8(I x, I w) { return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x); }
+  static I FlipI8(I v) { return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80))); }
+  static F I32ToFv(I v) { return _mm512_cvtepi32_ps(v); }
 };
 #endif
 

@@ -254,11 +254,40 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
           ASSERT_LE(std::fabs(y[i] - twin[i]), 2.0 * cols * kU * bound_q[i] + 1e-30)
               << c.label << " " << k->name << " rows=" << rows << " T=" << T << " i=" << i;
       }
-      // Whole MatMul vs the scalar path (fp32 activations, reference dequantizer). T < 4: int8
-      // activations, within the activation-rounding bound. T >= 4 (kDequantMinT): rows widened
-      // to fp32 (one rounding of q*s - min, like the reference) times fp32 activations, so only
-      // summation order and that rounding differ: 2 n u sum (|w| + 2 max_sub |w|) |x| covers both
-      // (the 2 max term bounds |d sc q| + |dmin m| for Q4_K/Q5_K, see above).
+      if (T >= kern::kDequantMinT) {
+        // The prefill int8 tile (rows repacked into scratch, activations as q_x + 128): exact
+        // integer block sums like the twin, the same scales, mins taken off per block like the
+        // decode tile, so the same bound. Scratch of exactly two 16-row groups (at the largest,
+        // Q6_K layout: 48 bytes per row and 32 columns) forces several repacked row blocks;
+        // the full size covers the usual case.
+        std::vector<uint8_t> qxu(qx.size());
+        for (size_t i = 0; i < qx.size(); ++i) qxu[i] = static_cast<uint8_t>(qx[i] ^ 0x80);
+        kern::XDesc xu = xd;
+        xu.qxu = qxu.data();
+        for (int64_t sn : {2 * nb * 768 / 4, kern::KernelScratchFloats(cols)}) {
+          std::vector<float> scratch(static_cast<size_t>(sn));
+          for (const kern::KernelTable* k : tables) {
+            std::vector<float> y(twin.size(), -1.f);
+            k->matmul_rows(d, xu, y.data(), rows, 0, rows, scratch.data(), sn);
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_LE(std::fabs(y[i] - twin[i]), 2.0 * cols * kU * bound_q[i] + 1e-30)
+                  << c.label << " int8 prefill " << k->name << " rows=" << rows << " T=" << T << " i=" << i;
+            // A row range inside the matrix (tiles that start mid-matrix and end in a partial group).
+            std::vector<float> y2(twin.size(), -1.f);
+            const int64_t r0 = 3, r1 = rows - 2;
+            k->matmul_rows(d, xu, y2.data(), rows, r0, r1, scratch.data(), sn);
+            for (int64_t t = 0; t < T; ++t)
+              for (int64_t r = 0; r < rows; ++r) {
+                const size_t i = static_cast<size_t>(t * rows + r);
+                if (r < r0 || r >= r1) ASSERT_EQ(y2[i], -1.f) << "row " << r << " written outside [r0, r1)";
+                else ASSERT_EQ(y2[i], y[i]) << c.label << " int8 prefill row range " << k->name;
+              }
+          }
+        }
+      }
+      // Whole MatMul vs the scalar path (fp32 activations, reference dequantizer): int8
+      // activations at every T (decode tile for T < 4, the int8 prefill tile from kDequantMinT
+      // on), so within the activation-rounding bound.
       if (tables.empty()) continue;
       auto ref = RunMatMul(c.w, x, T, Isa::kScalar, nullptr);
       for (Isa isa : SimdIsas()) {
@@ -269,20 +298,11 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
           for (int64_t t = 0; t < T; ++t) {
             const size_t i = static_cast<size_t>(t * rows + r);
             double b = 0;
-            if (T < kern::kDequantMinT) {
-              // |x - q d| <= |x - q amax/127| + |q| |d - amax/127| <= d/2 + 127 d 2^-11 (d is
+            {  // |x - q d| <= |x - q amax/127| + |q| |d - amax/127| <= d/2 + 127 d 2^-11 (d is
               // amax/127 rounded to fp16: relative error <= 2^-11), up to a factor 1 + 2^-11.
               for (int64_t col = 0; col < cols; ++col)
                 b += std::fabs(row[col]) * dx[t * nb + col / 32] * (0.5 + 127.0 / 2048) * (1 + 1.0 / 2048);
               b += 4.0 * cols * kU * bound_q[i];
-            } else {
-              for (int64_t blk = 0; blk < nb; ++blk) {
-                double mx = 0;
-                for (int j = 0; j < 32; ++j) mx = std::max(mx, std::fabs(static_cast<double>(row[blk * 32 + j])));
-                for (int j = 0; j < 32; ++j)
-                  b += (std::fabs(row[blk * 32 + j]) + 2 * mx) * std::fabs(x[t * cols + blk * 32 + j]);
-              }
-              b *= 2.0 * cols * kU;
             }
             ASSERT_LE(std::fabs(y[i] - ref[i]), b) << c.label << " " << IsaName(isa) << " rows=" << rows << " T=" << T << " r=" << r;
           }
@@ -293,6 +313,43 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, IntFormats, ::testing::Values("q8_0", "q4_0", "q4_k", "q5_k", "q6_k"));
+
+// The SIMD activation quantizer is bit-exact with kern::ref::QuantizeActsQ8 (the llama.cpp-
+// compatible rounding every int8 path relies on), including all-zero, tiny (subnormal fp16
+// scale) and huge blocks, and its q + 128 bytes are q ^ 0x80.
+TEST(Kernels, QuantizeQ8MatchesRef) {
+  std::vector<const kern::KernelTable*> tables;
+  if (Cpu().max_isa >= Isa::kAvx2) tables.push_back(kern::Avx2Kernels());
+  if (Cpu().max_isa >= Isa::kAvx512) tables.push_back(kern::Avx512Kernels(Cpu().avx512vnni));
+  std::mt19937 rng(5);
+  const int64_t n = 32 * 64;
+  std::vector<float> x(static_cast<size_t>(n));
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t b = i / 32;
+    float v = nd(rng);
+    if (b == 0) v = 0.f;
+    if (b == 1) v *= 1e-6f;
+    if (b == 2) v *= 1e5f;
+    if (b == 3) v = (i % 32 == 5) ? 127.f * 0.5f : 0.25f * static_cast<float>(i % 8);  // exact .5 ties
+    x[static_cast<size_t>(i)] = v;
+  }
+  std::vector<int8_t> q0(static_cast<size_t>(n)), q1(q0.size());
+  std::vector<uint8_t> qu(q0.size());
+  std::vector<float> d0(static_cast<size_t>(n / 32)), d1(d0.size()), s0(d0.size()), s1(d0.size());
+  kern::ref::QuantizeActsQ8(x.data(), n, q0.data(), d0.data(), s0.data());
+  for (const kern::KernelTable* k : tables) {
+    k->quantize_q8(x.data(), n, q1.data(), qu.data(), d1.data(), s1.data());
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(q0[i], q1[i]) << k->name << " i=" << i;
+      ASSERT_EQ(qu[i], static_cast<uint8_t>(q0[i] ^ 0x80)) << k->name << " i=" << i;
+    }
+    for (int64_t b = 0; b < n / 32; ++b) {
+      ASSERT_EQ(std::memcmp(&d0[b], &d1[b], 4), 0) << k->name << " block " << b;
+      ASSERT_EQ(std::memcmp(&s0[b], &s1[b], 4), 0) << k->name << " block " << b;
+    }
+  }
+}
 
 TEST(Kernels, DotAndAxpy) {
   std::mt19937 rng(3);
