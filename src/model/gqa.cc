@@ -41,13 +41,7 @@ void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, int64
 
 void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, const std::vector<AttnSegment>& segs,
                            int64_t layer, float* out, ThreadPool* pool) {
-  tok_cache_.resize(static_cast<size_t>(T));
-  tok_pos_.resize(static_cast<size_t>(T));
-  for (const AttnSegment& sg : segs)
-    for (int64_t i = 0; i < sg.n; ++i) {
-      tok_cache_[sg.t0 + i] = sg.cache;
-      tok_pos_[sg.t0 + i] = sg.pos0 + i;
-    }
+  ExpandSegments(segs, T, &tok_cache_, &tok_pos_);
   const int64_t qw = H_ * hd_, kw = KV_ * hd_, group = H_ / KV_;
   q_.resize(static_cast<size_t>(T * qw));
   k_.resize(static_cast<size_t>(T * kw));

@@ -49,4 +49,16 @@ struct AttnSegment {
   KvCache* cache = nullptr;
 };
 
+// Per-row view of a batch: row t belongs to (*caches)[t] at position (*positions)[t].
+inline void ExpandSegments(const std::vector<AttnSegment>& segs, int64_t T, std::vector<KvCache*>* caches,
+                           std::vector<int64_t>* positions) {
+  caches->resize(static_cast<size_t>(T));
+  positions->resize(static_cast<size_t>(T));
+  for (const AttnSegment& sg : segs)
+    for (int64_t i = 0; i < sg.n; ++i) {
+      (*caches)[static_cast<size_t>(sg.t0 + i)] = sg.cache;
+      (*positions)[static_cast<size_t>(sg.t0 + i)] = sg.pos0 + i;
+    }
+}
+
 }  // namespace qs

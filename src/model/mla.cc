@@ -70,13 +70,7 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, int64
 void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, const std::vector<AttnSegment>& segs,
                            int64_t layer, float* out, ThreadPool* pool) {
   // Row t of x belongs to tok_cache_[t] at position tok_pos_[t].
-  tok_cache_.resize(static_cast<size_t>(T));
-  tok_pos_.resize(static_cast<size_t>(T));
-  for (const AttnSegment& sg : segs)
-    for (int64_t i = 0; i < sg.n; ++i) {
-      tok_cache_[sg.t0 + i] = sg.cache;
-      tok_pos_[sg.t0 + i] = sg.pos0 + i;
-    }
+  ExpandSegments(segs, T, &tok_cache_, &tok_pos_);
   const int64_t dqk = dn_ + dr_, qw = H_ * dqk, kvw = kv_lora_ + dr_;
   q_.resize(static_cast<size_t>(T * qw));
   kva_.resize(static_cast<size_t>(T * kvw));
