@@ -30,27 +30,25 @@ std::string Human(uint64_t n) {
 }
 
 // GGUF files first go through the project's validator (model/gguf_validate.h): every problem is
-// listed at once, not just the first one the loader trips on.
-int Validate(const std::string& path, bool quiet) {
-  auto g = GgufFile::Open(path);
-  if (!g.ok()) return Fail(g.status());
-  GgufValidation v = ValidateGgufModel(**g);
-  if (!quiet)
-    for (const auto& w : v.warnings) std::fprintf(stderr, "warning: %s: %s\n", path.c_str(), w.c_str());
-  if (!v.ok()) return Fail(v.ToStatus(path));
-  return 0;
-}
-
+// listed at once, not just the first one the loader trips on. The file is opened once.
 int Run(const Opts& o) {
   std::error_code ec;
+  Result<std::unique_ptr<Model>> model = NotFound("");
   if (std::filesystem::is_regular_file(o.model, ec)) {
-    if (int rc = Validate(o.model, o.json)) return rc;
+    auto g = GgufFile::Open(o.model);
+    if (!g.ok()) return Fail(g.status());
+    GgufValidation v = ValidateGgufModel(**g);
+    if (!o.json)
+      for (const auto& w : v.warnings) std::fprintf(stderr, "warning: %s: %s\n", o.model.c_str(), w.c_str());
+    if (!v.ok()) return Fail(v.ToStatus(o.model));
     if (o.check) {
       std::printf("%s: valid GGUF model file\n", o.model.c_str());
       return 0;
     }
+    model = LoadModel(std::move(g).value());
+  } else {
+    model = LoadModel(o.model);
   }
-  auto model = LoadModel(o.model);
   if (!model.ok()) return Fail(model.status());
   const ModelConfig& c = (*model)->config();
   ModelInfo info = (*model)->Info();

@@ -46,9 +46,7 @@ QS_COMMAND(synth, "synth", "write a random-weight model with a config's exact di
       // ggml-vocab-deepseek-llm.gguf for a DeepSeek-V2-Lite-shaped model).
       g.extra_metadata = [tk](GgufWriter* w) -> Status {
         QS_ASSIGN_OR_RETURN(auto v, GgufFile::Open(tk));
-        for (const auto& [k, val] : v->metadata())
-          if (k.rfind("tokenizer.", 0) == 0) QS_RETURN_IF_ERROR(w->SetValue(k, val));
-        return Status::Ok();
+        return w->CopyMetadata(*v, "tokenizer.");
       };
     } else if (!o->tokenizer_dir.empty()) {
       const std::string dir = o->tokenizer_dir, cfg = o->config_path;

@@ -149,8 +149,9 @@ Status GgufWriter::SetValue(std::string_view key, const GgufValue& v) {
   return Status::Ok();
 }
 
-Status GgufWriter::CopyMetadata(const GgufFile& f) {
-  for (const auto& [k, v] : f.metadata()) QS_RETURN_IF_ERROR(SetValue(k, v).With(f.path()));
+Status GgufWriter::CopyMetadata(const GgufFile& f, std::string_view prefix) {
+  for (const auto& [k, v] : f.metadata())
+    if (k.compare(0, prefix.size(), prefix) == 0) QS_RETURN_IF_ERROR(SetValue(k, v).With(f.path()));
   return Status::Ok();
 }
 

@@ -53,8 +53,9 @@ class GgufWriter {
   void SetF32Array(std::string_view key, const std::vector<float>& v);
   // Any value read from a GgufFile (all types, nested arrays included).
   Status SetValue(std::string_view key, const GgufValue& v);
-  // Every key of `f`, in file order (general.alignment included: it must then match ours).
-  Status CopyMetadata(const GgufFile& f);
+  // Every key of `f` whose name starts with `prefix` (all keys by default), in file order
+  // (general.alignment included when copied: it must then match ours).
+  Status CopyMetadata(const GgufFile& f, std::string_view prefix = "");
   bool Remove(std::string_view key);
   bool Has(std::string_view key) const { return kv_index_.count(std::string(key)) != 0; }
 

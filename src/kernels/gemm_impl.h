@@ -178,6 +178,13 @@ inline void ScaleMinK4(int j, const uint8_t* q, int* sc, int* m) {
     *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
   }
 }
+// Q4_K / Q5_K sub-block s of the super-block at p: d·scale[s] (broadcast) and dmin·min[s].
+inline void KScaleMin(const uint8_t* p, int s, __m256* scale, float* min) {
+  int sc, m;
+  ScaleMinK4(s, p + 4, &sc, &m);
+  *scale = _mm256_set1_ps(LoadHalf(p) * static_cast<float>(sc));
+  *min = LoadHalf(p + 2) * static_cast<float>(m);
+}
 struct FmtQ4_K {  // d, dmin, scales[12] @4, qs[128] @16: 64-groups, low nibbles = sub-block 2j
   static constexpr bool kUnsigned = true;
   static constexpr int64_t kBytes = 144;
@@ -185,10 +192,7 @@ struct FmtQ4_K {  // d, dmin, scales[12] @4, qs[128] @16: 64-groups, low nibbles
   static __m256i Unpack(const uint8_t* row, int64_t b, __m256* scale, float* min) {
     const uint8_t* p = row + (b >> 3) * kBytes;
     const int s = static_cast<int>(b & 7);
-    int sc, m;
-    ScaleMinK4(s, p + 4, &sc, &m);
-    *scale = _mm256_set1_ps(LoadHalf(p) * static_cast<float>(sc));
-    *min = LoadHalf(p + 2) * static_cast<float>(m);
+    KScaleMin(p, s, scale, min);
     return Nibbles(Load32(p + 16 + 32 * (s >> 1)), s & 1);
   }
 };
@@ -199,10 +203,7 @@ struct FmtQ5_K {  // d, dmin, scales[12] @4, qh[32] @16 (bit s of qh[l]: 5th bit
   static __m256i Unpack(const uint8_t* row, int64_t b, __m256* scale, float* min) {
     const uint8_t* p = row + (b >> 3) * kBytes;
     const int s = static_cast<int>(b & 7);
-    int sc, m;
-    ScaleMinK4(s, p + 4, &sc, &m);
-    *scale = _mm256_set1_ps(LoadHalf(p) * static_cast<float>(sc));
-    *min = LoadHalf(p + 2) * static_cast<float>(m);
+    KScaleMin(p, s, scale, min);
     const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << s));
     const __m256i hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(Load32(p + 16), bit), bit),
                                         _mm256_set1_epi8(16));

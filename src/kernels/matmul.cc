@@ -275,19 +275,4 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, 
   }
 }
 
-void MatTVecAccumulate(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
-  thread_local std::vector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < w.cols) buf.resize(static_cast<size_t>(w.cols));
-  const kern::KernelTable* k = KernelsFor(ActiveIsa());
-  for (int64_t r = 0; r < n; ++r) {
-    DecodeRow(w, r0 + r, buf.data());
-    const float ar = a[r];
-    if (k) {
-      k->axpy(ar, buf.data(), y, w.cols);
-    } else {
-      for (int64_t c = 0; c < w.cols; ++c) y[c] += ar * buf[c];
-    }
-  }
-}
-
 }  // namespace qs

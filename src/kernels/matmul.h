@@ -45,10 +45,6 @@ inline void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, T
   MatMul(w, x, w.cols, T, y, w.rows, pool);
 }
 
-// y[c] += sum_r a[r] * W[r0 + r, c] over r < n (y has W.cols entries): W^T times a vector, used
-// to fold kv_b_proj's key block into the query (absorbed MLA) without a transposed copy.
-void MatTVecAccumulate(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y);
-
 // fp32 dot product (SIMD per the active ISA; the scalar twin keeps 8 partial sums).
 float Dot(const float* a, const float* b, int64_t n);
 // y += a * x (SIMD per the active ISA).

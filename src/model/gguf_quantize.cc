@@ -325,11 +325,7 @@ Status QuantizeModel(const QuantizeOptions& o) {
                                                             : fs::path(o.model).stem().string();
   if (!o.name.empty()) wo.model_name = o.name;
   // Tokenizer and chat template travel unchanged.
-  wo.extra_metadata = [&](GgufWriter* w) {
-    for (const auto& [k, v] : g->metadata())
-      if (k.rfind("tokenizer.", 0) == 0) QS_RETURN_IF_ERROR(w->SetValue(k, v));
-    return Status::Ok();
-  };
+  wo.extra_metadata = [&](GgufWriter* w) { return w->CopyMetadata(*g, "tokenizer."); };
   return WriteGgufModel(c, &src, wo);
 }
 

@@ -62,5 +62,8 @@ class Model {
 
 // Loads a model directory (config.json + safetensors). Checks every tensor's shape.
 Result<std::unique_ptr<Model>> LoadModel(const std::string& path);
+class GgufFile;
+// The same for a GGUF file the caller has already opened (e.g. to validate it first).
+Result<std::unique_ptr<Model>> LoadModel(std::unique_ptr<GgufFile> gguf);
 
 }  // namespace qs

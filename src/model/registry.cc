@@ -34,17 +34,21 @@ std::string SupportedArchitectures() {
   return s;
 }
 
+Result<std::unique_ptr<Model>> LoadModel(std::unique_ptr<GgufFile> gguf) {
+  QS_ASSIGN_OR_RETURN(ModelConfig cfg, ConfigFromGguf(*gguf));
+  const ArchEntry* arch = FindArchitecture(cfg);
+  if (!arch) return Unsupported(gguf->path() + ": architecture '" + cfg.architecture + "' is not supported");
+  QS_ASSIGN_OR_RETURN(auto src, WeightSource::FromGguf(std::move(gguf), cfg));
+  return arch->make(cfg, std::move(src));
+}
+
 Result<std::unique_ptr<Model>> LoadModel(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
     // A single file: GGUF (metadata + tensors in one).
     QS_ASSIGN_OR_RETURN(auto gguf, GgufFile::Open(path));
-    QS_ASSIGN_OR_RETURN(ModelConfig cfg, ConfigFromGguf(*gguf));
-    const ArchEntry* arch = FindArchitecture(cfg);
-    if (!arch) return Unsupported(path + ": architecture '" + cfg.architecture + "' is not supported");
-    QS_ASSIGN_OR_RETURN(auto src, WeightSource::FromGguf(std::move(gguf), cfg));
-    return arch->make(cfg, std::move(src));
+    return LoadModel(std::move(gguf));
   }
   if (!fs::is_directory(path, ec))
     return NotFound(path + ": not a model directory (config.json + *.safetensors) or a .gguf file");
