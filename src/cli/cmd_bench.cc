@@ -82,14 +82,16 @@ std::string HumanBytes(double b) {
 
 int Run(const Opts& o) {
   if (o.repeats < 1) return Fail(InvalidArgument("-r must be at least 1"));
+  ThreadPool pool(o.threads);
+  // Load time includes the one-time repacking (Model::Prepare), as llama-bench's includes its.
   Timer load_timer;
   auto loaded = LoadModel(o.model);
   if (!loaded.ok()) return Fail(loaded.status());
-  const double load_s = load_timer.Seconds();
   Model* model = loaded->get();
+  if (Status s = model->Prepare(&pool); !s.ok()) return Fail(s);
+  const double load_s = load_timer.Seconds();
   const ModelConfig& cfg = model->config();
   const ModelInfo info = model->Info();
-  ThreadPool pool(o.threads);
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(cfg.vocab_size - 1));
   std::vector<float> logits(static_cast<size_t>(cfg.vocab_size));

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "kernels/kernel_iface.h"
+#include "kernels/gemm_packed.h"
 #include "kernels/simd.h"
 
 #ifndef QS_PREFETCH_BYTES
@@ -597,6 +598,10 @@ void RunI8(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int
 template <class V>
 void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1, float* scratch,
                 int64_t scratch_n) {
+  if (CanRunQ4Packed<V>(w, x)) {
+    RunQ4Packed<V>(w, x, y, ys, r0, r1);
+    return;
+  }
   if (CanRunI8<V>(w, x, scratch_n)) {
     switch (w.fmt) {
       case WFmt::kQ8_0: RunI8<V, FmtQ8_0>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
@@ -666,7 +671,7 @@ void DecodeRowAny(const WDesc& w, int64_t row, int64_t c0, int64_t n, float* out
 // block max is exact in any order, x * id is the same fp32 product, vcvtps2dq rounds to nearest
 // even like nearbyint in the default rounding mode, and vcvtps2ph (F16C) rounds the scale to half
 // with RNE like F32ToF16. qu (optional) receives q + 128 as unsigned bytes (XDesc::qxu).
-inline void QuantizeQ8(const float* x, int64_t n, int8_t* q, uint8_t* qu, float* d, float* sx) {
+inline void QuantizeQ8(const float* x, int64_t n, int8_t* q, uint8_t* qu, float* d, float* sx, int32_t* isx) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int64_t b = 0; b < n / 32; ++b) {
@@ -685,12 +690,14 @@ inline void QuantizeQ8(const float* x, int64_t n, int8_t* q, uint8_t* qu, float*
     const __m256 vid = _mm256_set1_ps(id);
     __m256i i[4];
     for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], vid));
-    if (sx) {
+    if (sx || isx) {
       __m256i s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
       __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
       s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
       s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-      sx[b] = db * static_cast<float>(_mm_cvtsi128_si32(s4));
+      const int32_t si = _mm_cvtsi128_si32(s4);
+      if (sx) sx[b] = db * static_cast<float>(si);
+      if (isx) isx[b] = si;
     }
     // packs interleave the 128-bit lanes; the permute restores element order (as ggml's AVX2
     // quantize_row_q8_0).

@@ -25,6 +25,9 @@ struct WDesc {
   // kFp8: scale_inv[r / block_rows][c / block_cols] (block_cols a multiple of 16).
   const float* scale_inv = nullptr;
   int64_t block_rows = 128, block_cols = 128, scale_cols = 0;
+  // kQ4_0 repacked at load (kernels/pack.h): groups of packed_lanes rows, or null.
+  const uint8_t* packed = nullptr;
+  int packed_lanes = 0;
 };
 
 // Activations. Float formats read x (fp32, x_stride floats per token). The int formats read the
@@ -36,6 +39,7 @@ struct XDesc {
   const int8_t* qx = nullptr;
   const float* dx = nullptr;
   const float* sx = nullptr;  // d_x * sum of the block's 32 q_x (same layout as dx)
+  const int32_t* isx = nullptr;  // sum of the block's 32 q_x (same layout as dx)
   // Prefill (T >= kDequantMinT) with int-format weights: the same q_x as unsigned bytes q_x + 128
   // (same layout as qx), for vpdpbusd's u8 x s8 form (gemm_impl.h TileI8). Null: no int8 prefill.
   const uint8_t* qxu = nullptr;
@@ -64,8 +68,9 @@ struct KernelTable {
   // out[i] = W[row, c0 + i] for i < n, float formats only (kF32/kF16/kBF16/kFp8), exact.
   void (*decode_row)(const WDesc& w, int64_t row, int64_t c0, int64_t n, float* out);
   void (*axpy)(float a, const float* x, float* y, int64_t n);  // y += a * x
-  // kern::ref::QuantizeActsQ8, bit-exact, plus optional q + 128 bytes (qu, may be null).
-  void (*quantize_q8)(const float* x, int64_t n, int8_t* q, uint8_t* qu, float* d, float* sx);
+  // kern::ref::QuantizeActsQ8, bit-exact, plus optional q + 128 bytes (qu, may be null) and
+  // integer block sums (isx, may be null).
+  void (*quantize_q8)(const float* x, int64_t n, int8_t* q, uint8_t* qu, float* d, float* sx, int32_t* isx);
 };
 
 const KernelTable* Avx2Kernels();

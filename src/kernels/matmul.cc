@@ -10,6 +10,7 @@
 #include "base/thread_pool.h"
 #include "quant/fp16.h"
 #include "kernels/kernel_iface.h"
+#include "kernels/pack.h"
 #include "kernels/ref/q8_ref.h"
 #include "quant/quant.h"
 
@@ -28,6 +29,10 @@ WeightMatrix WeightMatrix::RowSlice(int64_t r0, int64_t n) const {
   if (dtype == DType::kF8E4M3) {
     QS_CHECK_MSG(r0 % block_rows == 0, "fp8 row slice must start on a scale block");
     s.scale_inv = scale_inv + (r0 / block_rows) * scale_cols;
+  }
+  if (packed) {
+    if (r0 % packed_lanes == 0) s.packed = packed + static_cast<size_t>(r0 / packed_lanes) * PackedGroupBytes(*this, packed_lanes);
+    else s.packed = nullptr, s.packed_lanes = 0;
   }
   return s;
 }
@@ -141,6 +146,8 @@ bool DirectDesc(const WeightMatrix& w, kern::WDesc* d) {
   d->cols = w.cols;
   d->data = w.data;
   d->row_stride = w.row_stride;
+  d->packed = w.packed;
+  d->packed_lanes = w.packed_lanes;
   switch (w.dtype) {
     case DType::kF32: d->fmt = kern::WFmt::kF32; return true;
     case DType::kF16: d->fmt = kern::WFmt::kF16; return true;
@@ -212,20 +219,25 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, 
   xd.T = T;
   // Prefill with Q8_0 / Q4_0 / K-quants runs the int8 tile on activations quantized like
   // decode's (as llama.cpp does for every batch size).
-  const bool i8_prefill = direct && kern::IsIntFormat(d.fmt) && T >= kern::kDequantMinT;
-  if (direct && kern::IsIntFormat(d.fmt) && (T < kern::kDequantMinT || i8_prefill)) {
+  // (Q4_0 repacked at load (kernels/pack.h) runs one kernel for both, on q_x and its sums.)
+  const bool packed = direct && d.packed != nullptr && d.packed_lanes == KernelLanes();
+  const bool i8_prefill = direct && kern::IsIntFormat(d.fmt) && T >= kern::kDequantMinT && !packed;
+  if (direct && kern::IsIntFormat(d.fmt) && (T < kern::kDequantMinT || i8_prefill || packed)) {
     // Quantize the activations once per call (rows are whole 32-blocks, so cols % 32 == 0).
     thread_local std::vector<int8_t> qbuf;
     thread_local std::vector<uint8_t> ubuf;
     thread_local std::vector<float> dbuf, sbuf;
+    thread_local std::vector<int32_t> ibuf;
     const int64_t nb = cols / 32;
     int8_t* q = Scratch(qbuf, static_cast<size_t>(T * cols));
     uint8_t* qu = i8_prefill ? Scratch(ubuf, static_cast<size_t>(T * cols)) : nullptr;
     float* dd = Scratch(dbuf, static_cast<size_t>(T * nb));
     float* sx = Scratch(sbuf, static_cast<size_t>(T * nb));
+    int32_t* isx = packed ? Scratch(ibuf, static_cast<size_t>(T * nb)) : nullptr;
     auto quant = [&](int64_t t0, int64_t t1, int) {
       for (int64_t t = t0; t < t1; ++t) {
-        k->quantize_q8(x + t * x_stride, cols, q + t * cols, qu ? qu + t * cols : nullptr, dd + t * nb, sx + t * nb);
+        k->quantize_q8(x + t * x_stride, cols, q + t * cols, qu ? qu + t * cols : nullptr, dd + t * nb, sx + t * nb,
+                       isx ? isx + t * nb : nullptr);
       }
     };
     if (pool && T > 1) pool->ParallelFor(T, quant);
@@ -233,11 +245,12 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, 
     xd.qx = q;
     xd.dx = dd;
     xd.sx = sx;
+    xd.isx = isx;
     xd.qxu = qu;
     xd.qx_stride = cols;
     xd.dx_stride = nb;
   }
-  const bool widen = direct && kern::IsIntFormat(d.fmt) && T >= kern::kDequantMinT;
+  const bool widen = direct && kern::IsIntFormat(d.fmt) && T >= kern::kDequantMinT && !packed;
   auto body = [&](int64_t r0, int64_t r1, int) {
     if (direct) {
       float* scratch = nullptr;

@@ -26,10 +26,15 @@ struct WeightMatrix {
   int64_t block_rows = 128, block_cols = 128, scale_cols = 0;
   // kGgmlBlock only: the ggml block format of every row (rows are whole blocks, GGUF layout).
   GgmlType qtype = GgmlType::F32;
+  // A resident copy in the kernels' interleaved layout (kernels/pack.h), groups of packed_lanes
+  // rows, or null. `data` stays valid (the bytes may have to be re-read from the file).
+  const uint8_t* packed = nullptr;
+  int packed_lanes = 0;
 
   bool valid() const { return data != nullptr; }
   // A view of rows [r0, r0+n). FP8 blocks must stay aligned, so r0 % block_rows == 0 unless
-  // the caller only decodes rows through DecodeRow (which handles any row).
+  // the caller only decodes rows through DecodeRow (which handles any row). A packed view keeps
+  // its packed rows when r0 is a multiple of packed_lanes.
   WeightMatrix RowSlice(int64_t r0, int64_t n) const;
 };
 

@@ -58,6 +58,10 @@ class Model {
   // (projections, FFN, experts, lm_head) while attention reads each sequence's own cache.
   // Results equal separate Forward calls.
   virtual Status ForwardBatch(const std::vector<SeqChunk>& chunks, ThreadPool* pool) = 0;
+  // One-time work before the first forward: repacking weights into the layout the active
+  // kernels stream (kernels/pack.h). Forward does it itself when it was not called; callers that
+  // time loading (bench) or want it out of the first request's latency call it after LoadModel.
+  virtual Status Prepare(ThreadPool* pool) = 0;
 };
 
 // Loads a model directory (config.json + safetensors). Checks every tensor's shape.

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/thread_pool.h"
 #include "kernels/ops.h"
+#include "kernels/pack.h"
 #include "model/gqa.h"
 #include "model/mla.h"
 #include "model/moe.h"
@@ -123,9 +124,40 @@ class TransformerModel final : public Model {
     return Run(chunks, pool, nullptr);
   }
 
+  // Every matrix the forward pass multiplies with (never the embedding, which is read by row;
+  // a head tied to it stays unpacked so the embedding rows stay resident).
+  Status Prepare(ThreadPool* pool) override {
+    if (prepared_) return Status::Ok();
+    prepared_ = true;
+    const int lanes = PackLanesForActiveIsa();
+    if (lanes == 0) return Status::Ok();
+    std::vector<WeightMatrix*> ws;
+    auto ffn = [&](FfnWeights& f) { ws.insert(ws.end(), {&f.gate, &f.up, &f.down}); };
+    for (Layer& L : layers_) {
+      ws.insert(ws.end(), {&L.gqa.q, &L.gqa.k, &L.gqa.v, &L.gqa.o});
+      ws.insert(ws.end(), {&L.mla.q_a, &L.mla.q_b, &L.mla.q, &L.mla.kv_a, &L.mla.k_b, &L.mla.v_b, &L.mla.o});
+      // kv_b is read row by row too (W_UK^T is built from it at load, done by now); its W_UV
+      // rows are MatMul'd per head.
+      ws.push_back(&L.mla.kv_b);
+      ffn(L.dense);
+      if (L.moe) {
+        ws.push_back(&L.experts.router);
+        for (FfnWeights& e : L.experts.experts) ffn(e);
+        if (L.experts.has_shared) ffn(L.experts.shared);
+      }
+    }
+    if (lm_head_.data != embed_.data) ws.push_back(&lm_head_);
+    packed_ = PackedWeights::Pack(ws, lanes, /*drop_source=*/true, pool);
+    if (packed_->matrices() > 0)
+      QS_LOG_INFO("repacked %lld Q4_0 matrices (%.1f MiB) for %d-row groups", static_cast<long long>(packed_->matrices()),
+                  static_cast<double>(packed_->bytes()) / (1 << 20), lanes);
+    return Status::Ok();
+  }
+
  private:
   // All chunks' tokens as one [T, hidden] activation matrix; attention sees per-sequence segments.
   Status Run(const std::vector<SeqChunk>& chunks, ThreadPool* pool, ForwardTrace* trace) {
+    QS_RETURN_IF_ERROR(Prepare(pool));
     const auto& c = cfg_;
     const int64_t D = c.hidden_size;
     int64_t T = 0;
@@ -216,6 +248,8 @@ class TransformerModel final : public Model {
   std::unique_ptr<MlaAttention> mla_;
   std::unique_ptr<GqaAttention> gqa_;
   MoeBlock moe_;
+  bool prepared_ = false;
+  std::unique_ptr<PackedWeights> packed_;
   std::vector<AttnSegment> segs_;
   std::vector<int64_t> rows_;
   std::vector<float> h_, xn_, y_, ffn_scratch_, logits_;  // [T, hidden] activations, reused

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "base/thread_pool.h"
 #include "server/chat_prompt.h"
 #include "server/server_impl.h"
 #include "server/web_assets.h"
@@ -151,6 +152,10 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
     impl->opt.model_id = std::filesystem::path(opt.model_path).lexically_normal().filename().string();
   if (impl->opt.model_id.empty()) impl->opt.model_id = "qiusuo";
   QS_ASSIGN_OR_RETURN(impl->model, LoadModel(opt.model_path));
+  {  // repack now rather than in the first request
+    ThreadPool prep(opt.threads);
+    QS_RETURN_IF_ERROR(impl->model->Prepare(&prep));
+  }
   QS_ASSIGN_OR_RETURN(impl->tok, Tokenizer::Load(opt.model_path));
   QS_ASSIGN_OR_RETURN(impl->mct, LoadChatTemplate(opt.model_path));
   auto t = ChatTemplate::Compile(impl->mct.source);

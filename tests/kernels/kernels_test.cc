@@ -25,6 +25,7 @@
 #include "base/thread_pool.h"
 #include "kernels/kernel_iface.h"
 #include "kernels/matmul.h"
+#include "kernels/pack.h"
 #include "kernels/ref/q8_ref.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
@@ -285,6 +286,42 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
           }
         }
       }
+      if (fmt == kern::WFmt::kQ4_0) {
+        // Q4_0 repacked at load (kernels/pack.h): the same exact integer block sums and scales as
+        // the twin, for decode and prefill alike, so the same bound; every group size the tables
+        // run (8 on AVX2, 16 on AVX-512), whole matrices and row ranges starting on a group.
+        std::vector<int32_t> isx(dx.size());
+        for (size_t b = 0; b < isx.size(); ++b) {
+          int32_t sum = 0;
+          for (int j = 0; j < 32; ++j) sum += qx[b * 32 + j];
+          isx[b] = sum;
+        }
+        kern::XDesc xp = xd;
+        xp.isx = isx.data();
+        for (const kern::KernelTable* k : tables) {
+          const int lanes = std::string(k->name) == "avx2" ? 8 : 16;
+          const int64_t ng = (rows + lanes - 1) / lanes;
+          std::vector<uint8_t> pk(static_cast<size_t>(ng) * PackedGroupBytes(c.w, lanes), 0xEE);
+          PackGroups(c.w, lanes, 0, ng, pk.data());
+          kern::WDesc dp = d;
+          dp.packed = pk.data();
+          dp.packed_lanes = lanes;
+          std::vector<float> y(twin.size(), -1.f);
+          k->matmul_rows(dp, xp, y.data(), rows, 0, rows, nullptr, 0);
+          for (size_t i = 0; i < y.size(); ++i)
+            ASSERT_LE(std::fabs(y[i] - twin[i]), 2.0 * cols * kU * bound_q[i] + 1e-30)
+                << c.label << " packed " << k->name << " rows=" << rows << " T=" << T << " i=" << i;
+          const int64_t r0 = lanes, r1 = rows - 2;
+          std::vector<float> y2(twin.size(), -1.f);
+          k->matmul_rows(dp, xp, y2.data(), rows, r0, r1, nullptr, 0);
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t r = 0; r < rows; ++r) {
+              const size_t i = static_cast<size_t>(t * rows + r);
+              if (r < r0 || r >= r1) ASSERT_EQ(y2[i], -1.f) << "row " << r << " written outside [r0, r1)";
+              else ASSERT_EQ(y2[i], y[i]) << c.label << " packed row range " << k->name;
+            }
+        }
+      }
       // Whole MatMul vs the scalar path (fp32 activations, reference dequantizer): int8
       // activations at every T (decode tile for T < 4, the int8 prefill tile from kDequantMinT
       // on), so within the activation-rounding bound.
@@ -314,6 +351,49 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
 
 INSTANTIATE_TEST_SUITE_P(Kernels, IntFormats, ::testing::Values("q8_0", "q4_0", "q4_k", "q5_k", "q6_k"));
 
+// A Q4_0 matrix repacked through PackedWeights (as models are at load) gives MatMul the same
+// results as the unpacked matrix at every ISA level (both are exact integer block sums with the
+// same scales; only fp32 accumulation order differs), including a level the packing was not made
+// for (it falls back to the unpacked kernels), row slices, and T from decode to prefill.
+TEST(Kernels, PackedQ4_0MatMul) {
+  std::mt19937 rng(21);
+  ThreadPool pool(2);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {256, 1024}}) {
+    Case c = MakeWeight("q4_0", rows, cols, rng);
+    for (int lanes : {8, 16}) {
+      WeightMatrix w = c.w;
+      std::vector<WeightMatrix*> ws = {&w};
+      auto packed = PackedWeights::Pack(ws, lanes, /*drop_source=*/false, &pool);
+      ASSERT_EQ(packed->matrices(), 1);
+      ASSERT_EQ(w.packed_lanes, lanes);
+      for (int64_t T : {1, 2, 3, 4, 7, 33}) {
+        auto x = RandomX(T, cols, rng);
+        for (Isa isa : SimdIsas()) {
+          for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            auto ref = RunMatMul(c.w, x, T, isa, p);
+            auto y = RunMatMul(w, x, T, isa, p);
+            auto bound = AbsDots(c.w, x, T);
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_LE(std::fabs(y[i] - ref[i]), 4.0 * cols * kU * 23 * bound[i] + 1e-30)
+                  << "lanes " << lanes << " " << IsaName(isa) << " rows=" << rows << " T=" << T << " i=" << i;
+          }
+        }
+        // A row slice starting on a group keeps the packed rows; one starting elsewhere drops them.
+        const WeightMatrix s1 = w.RowSlice(lanes, rows - lanes - 1), s2 = w.RowSlice(3, rows - 5);
+        EXPECT_NE(s1.packed, nullptr);
+        EXPECT_EQ(s2.packed, nullptr);
+        for (Isa isa : SimdIsas()) {
+          auto ys = RunMatMul(s1, std::vector<float>(x.begin(), x.end()), T, isa, nullptr);
+          auto yf = RunMatMul(w, x, T, isa, nullptr);
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t r = 0; r < s1.rows; ++r)
+              ASSERT_EQ(ys[t * s1.rows + r], yf[t * rows + lanes + r]) << "slice, " << IsaName(isa);
+        }
+      }
+    }
+  }
+}
+
 // The SIMD activation quantizer is bit-exact with kern::ref::QuantizeActsQ8 (the llama.cpp-
 // compatible rounding every int8 path relies on), including all-zero, tiny (subnormal fp16
 // scale) and huge blocks, and its q + 128 bytes are q ^ 0x80.
@@ -339,7 +419,13 @@ TEST(Kernels, QuantizeQ8MatchesRef) {
   std::vector<float> d0(static_cast<size_t>(n / 32)), d1(d0.size()), s0(d0.size()), s1(d0.size());
   kern::ref::QuantizeActsQ8(x.data(), n, q0.data(), d0.data(), s0.data());
   for (const kern::KernelTable* k : tables) {
-    k->quantize_q8(x.data(), n, q1.data(), qu.data(), d1.data(), s1.data());
+    std::vector<int32_t> is(d0.size(), -1);
+    k->quantize_q8(x.data(), n, q1.data(), qu.data(), d1.data(), s1.data(), is.data());
+    for (int64_t b = 0; b < n / 32; ++b) {
+      int32_t sum = 0;
+      for (int j = 0; j < 32; ++j) sum += q0[b * 32 + j];
+      ASSERT_EQ(is[b], sum) << k->name << " block " << b;
+    }
     for (int64_t i = 0; i < n; ++i) {
       ASSERT_EQ(q0[i], q1[i]) << k->name << " i=" << i;
       ASSERT_EQ(qu[i], static_cast<uint8_t>(q0[i] ^ 0x80)) << k->name << " i=" << i;

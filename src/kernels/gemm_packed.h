@@ -1,0 +1,172 @@
+// The kernel over Q4_0 weights repacked at load (layout: kernels/pack.h), for decode and prefill
+// alike: R groups of L = V::N rows x NT tokens. Included by gemm_impl.h only (per-ISA TUs).
+//
+// Per 32-column block b, group g (L rows) and token t, one int32 lane per row:
+//   isum = -8 * sum(q_x)                          (weights are stored as unsigned nibbles q;
+//                                                  w = d (q - 8), so q . x - 8 sum(x) = (q-8) . x)
+//   for chunk j < 4:  isum += q_lo(j) . x[4j..4j+3] + q_hi(j) . x[16+4j..16+4j+3]
+//                     (vpdpbusd: unsigned nibbles x signed activation bytes, broadcast)
+//   acc += float(isum) * (d_w * d_x)               one fma for L rows
+// The integer sums are exact (|sum| <= 32 * 8 * 127), so per (row, token) the result is
+// sum_b (d_w d_x)_b * dot_b, the value of kern::ref::DotQ8Row, up to fp32 accumulation order.
+// Without VNNI, maddubs' int16 pair sums stay <= 2 * 15 * 128 (no saturation).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/kernel_iface.h"
+#include "kernels/simd.h"
+
+namespace qs::kern {
+namespace {
+
+template <class V>
+inline typename V::I Nibbles4(typename V::I v, bool high) {
+  if constexpr (V::N == 16) {
+    const __m512i m = _mm512_set1_epi8(0x0F);
+    return high ? _mm512_and_si512(_mm512_srli_epi16(v, 4), m) : _mm512_and_si512(v, m);
+  } else {
+    const __m256i m = _mm256_set1_epi8(0x0F);
+    return high ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m) : _mm256_and_si256(v, m);
+  }
+}
+
+template <class V, int R, int NT>
+inline void TileQ4Packed(const uint8_t* pack, int64_t gbytes, int64_t nb, const XDesc& x, int64_t r, int64_t nvalid,
+                         int64_t t0, float* y, int64_t ys) {
+  using F = typename V::F;
+  using I = typename V::I;
+  constexpr int L = V::N;
+  F acc[R][NT];
+  for (int g = 0; g < R; ++g)
+    for (int t = 0; t < NT; ++t) acc[g][t] = V::Zero();
+  const uint16_t* sc[R];
+  const uint8_t* qs[R];
+  for (int g = 0; g < R; ++g) {
+    sc[g] = reinterpret_cast<const uint16_t*>(pack + g * gbytes);
+    qs[g] = pack + g * gbytes + nb * 2 * L;
+  }
+  const int8_t* qx[NT];
+  const float* dx[NT];
+  const int32_t* isx[NT];
+  for (int t = 0; t < NT; ++t) {
+    qx[t] = x.qx + (t0 + t) * x.qx_stride;
+    dx[t] = x.dx + (t0 + t) * x.dx_stride;
+    isx[t] = x.isx + (t0 + t) * x.dx_stride;
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    if constexpr (NT == 1) {
+      // Decode: one sequential stream per group; the hardware prefetchers see R + R scale streams
+      // advancing slowly, so ask for the quants ~kPackPrefetch ahead explicitly (4 lines a block).
+      constexpr int64_t kPackPrefetch = 4096;
+      for (int g = 0; g < R; ++g)
+        for (int l = 0; l < 16 * L; l += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(qs[g] + b * 16 * L + kPackPrefetch + l), _MM_HINT_T0);
+    }
+    I isum[R][NT];
+    for (int t = 0; t < NT; ++t) {
+      const I corr = V::SetI(-8 * isx[t][b]);
+      for (int g = 0; g < R; ++g) isum[g][t] = corr;
+    }
+    for (int j = 0; j < 4; ++j) {
+      I lo[R], hi[R];
+      for (int g = 0; g < R; ++g) {
+        const I v = V::LoadI(qs[g] + b * 16 * L + j * 4 * L);
+        lo[g] = Nibbles4<V>(v, false);
+        hi[g] = Nibbles4<V>(v, true);
+      }
+      for (int t = 0; t < NT; ++t) {
+        const I xl = V::Bcast32(qx[t] + b * 32 + 4 * j);
+        const I xh = V::Bcast32(qx[t] + b * 32 + 16 + 4 * j);
+        for (int g = 0; g < R; ++g) {
+          isum[g][t] = V::DotAccU8S8(isum[g][t], lo[g], xl);
+          isum[g][t] = V::DotAccU8S8(isum[g][t], hi[g], xh);
+        }
+      }
+    }
+    for (int g = 0; g < R; ++g) {
+      const F dw = V::LoadF16(sc[g] + b * L);
+      for (int t = 0; t < NT; ++t) acc[g][t] = V::Fma(V::I32ToFv(isum[g][t]), V::Mul(dw, V::Set1(dx[t][b])), acc[g][t]);
+    }
+  }
+  for (int g = 0; g < R; ++g)
+    for (int t = 0; t < NT; ++t) {
+      float* yt = y + (t0 + t) * ys + r + g * L;
+      const int64_t n = nvalid - g * L;
+      if (n >= L) {
+        V::Store(yt, acc[g][t]);
+      } else if (n > 0) {
+        alignas(64) float tmp[L];
+        V::Store(tmp, acc[g][t]);
+        for (int64_t k = 0; k < n; ++k) yt[k] = tmp[k];
+      }
+    }
+}
+
+template <class V, int R, int NT>
+inline void RunNtQ4Packed(int64_t nt, const uint8_t* pack, int64_t gbytes, int64_t nb, const XDesc& x, int64_t r,
+                          int64_t nvalid, int64_t t0, float* y, int64_t ys) {
+  if constexpr (NT <= 1) {
+    TileQ4Packed<V, R, 1>(pack, gbytes, nb, x, r, nvalid, t0, y, ys);
+  } else {
+    if (nt >= NT) TileQ4Packed<V, R, NT>(pack, gbytes, nb, x, r, nvalid, t0, y, ys);
+    else RunNtQ4Packed<V, R, NT - 1>(nt, pack, gbytes, nb, x, r, nvalid, t0, y, ys);
+  }
+}
+
+#ifndef QS_PACKED_GROUPS
+#define QS_PACKED_GROUPS 2
+#endif
+#ifndef QS_PACKED_TOKENS
+#define QS_PACKED_TOKENS 4
+#endif
+#ifndef QS_PACKED_DECODE_GROUPS
+#define QS_PACKED_DECODE_GROUPS 2
+#endif
+
+template <class V>
+inline bool CanRunQ4Packed(const WDesc& w, const XDesc& x) {
+  return w.fmt == WFmt::kQ4_0 && w.packed != nullptr && w.packed_lanes == V::N && x.qx != nullptr &&
+         x.isx != nullptr && w.cols % 32 == 0;
+}
+
+// Rows [r0, r1) (r0 a multiple of L) for all tokens: a ~256 KiB block of groups stays in L2 while
+// every group of NT tokens passes over it (prefill); decode walks the rows once.
+template <class V>
+void RunQ4Packed(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1) {
+  constexpr int L = V::N;
+  const int64_t nb = w.cols / 32, gbytes = nb * 18 * L;
+  const uint8_t* base = w.packed + (r0 / L) * gbytes;
+  if (x.T < kDequantMinT) {
+    constexpr int R = V::N == 16 ? QS_PACKED_DECODE_GROUPS : 2;
+    // (T = 2, 3: a few sequences decoding together share one pass over the weights.)
+    static_assert(kDequantMinT == 4);
+    const int64_t ng = (r1 - r0 + L - 1) / L;
+    int64_t g = 0;
+    for (; g + R <= ng; g += R)
+      RunNtQ4Packed<V, R, 3>(x.T, base + g * gbytes, gbytes, nb, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
+    for (; g < ng; ++g) RunNtQ4Packed<V, 1, 3>(x.T, base + g * gbytes, gbytes, nb, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
+    return;
+  }
+  constexpr int R = V::N == 16 ? QS_PACKED_GROUPS : 1, NT = V::N == 16 ? QS_PACKED_TOKENS : 4;
+  int64_t gpb = (256 * 1024) / gbytes;
+  gpb = gpb < R ? R : gpb / R * R;
+  for (int64_t b0 = r0; b0 < r1; b0 += gpb * L) {
+    const int64_t nrows = r1 - b0 < gpb * L ? r1 - b0 : gpb * L;
+    const int64_t ng = (nrows + L - 1) / L;
+    const uint8_t* blk = base + ((b0 - r0) / L) * gbytes;
+    for (int64_t t0 = 0; t0 < x.T; t0 += NT) {
+      const int64_t nt = x.T - t0 < NT ? x.T - t0 : NT;
+      int64_t g = 0;
+      for (; g + R <= ng; g += R)
+        RunNtQ4Packed<V, R, NT>(nt, blk + g * gbytes, gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
+      for (; g < ng; ++g)
+        RunNtQ4Packed<V, 1, NT>(nt, blk + g * gbytes, gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qs::kern

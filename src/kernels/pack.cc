@@ -1,0 +1,140 @@
+#include "kernels/pack.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "base/cpu.h"
+#include "base/log.h"
+#include "base/thread_pool.h"
+
+namespace qs {
+
+namespace {
+constexpr int64_t kQ4Bytes = 18;  // block_q4_0: fp16 d + 16 bytes of nibbles per 32 weights
+
+bool RepackEnabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("QIUSUO_REPACK");
+    return !(e && (std::string(e) == "0" || std::string(e) == "off"));
+  }();
+  return on;
+}
+}  // namespace
+
+bool CanPack(const WeightMatrix& w, int lanes) {
+  return lanes > 0 && w.valid() && w.dtype == DType::kGgmlBlock && w.qtype == GgmlType::Q4_0 && w.cols % 32 == 0 &&
+         w.cols > 0 && w.rows > 0 && w.row_stride == static_cast<size_t>(w.cols / 32 * kQ4Bytes);
+}
+
+size_t PackedGroupBytes(const WeightMatrix& w, int lanes) {
+  if (!CanPack(w, lanes)) return 0;
+  return static_cast<size_t>(w.cols / 32) * kQ4Bytes * static_cast<size_t>(lanes);
+}
+
+void PackGroups(const WeightMatrix& w, int lanes, int64_t g0, int64_t g1, uint8_t* dst) {
+  const int64_t L = lanes, nb = w.cols / 32;
+  const size_t gbytes = PackedGroupBytes(w, lanes);
+  for (int64_t g = g0; g < g1; ++g) {
+    uint8_t* out = dst + static_cast<size_t>(g) * gbytes;
+    uint8_t* scales = out;           // [nb][L] fp16
+    uint8_t* quants = out + nb * 2 * L;  // [nb][4][L][4]
+    // Row by row, so each source row is one sequential read (the group is ~L1/L2 sized).
+    for (int64_t k = 0; k < L; ++k) {
+      const int64_t r = g * L + k;
+      if (r >= w.rows) {  // padding: zero scale, zero quants
+        for (int64_t b = 0; b < nb; ++b) {
+          std::memset(scales + (b * L + k) * 2, 0, 2);
+          for (int64_t j = 0; j < 4; ++j) std::memset(quants + b * 16 * L + j * 4 * L + k * 4, 0, 4);
+        }
+        continue;
+      }
+      const uint8_t* row = w.data + static_cast<size_t>(r) * w.row_stride;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = row + b * kQ4Bytes;
+        std::memcpy(scales + (b * L + k) * 2, blk, 2);
+        for (int64_t j = 0; j < 4; ++j) std::memcpy(quants + b * 16 * L + j * 4 * L + k * 4, blk + 2 + 4 * j, 4);
+      }
+    }
+  }
+}
+
+int KernelLanes() {
+  switch (ActiveIsa()) {
+    case Isa::kAvx512: return 16;
+    case Isa::kAvx2: return 8;
+    default: return 0;
+  }
+}
+
+int PackLanesForActiveIsa() { return RepackEnabled() ? KernelLanes() : 0; }
+
+PackedWeights::~PackedWeights() {
+  if (data_) ::munmap(data_, size_);
+}
+
+std::unique_ptr<PackedWeights> PackedWeights::Pack(const std::vector<WeightMatrix*>& ws, int lanes, bool drop_source,
+                                                   ThreadPool* pool) {
+  std::unique_ptr<PackedWeights> p(new PackedWeights());
+  if (lanes <= 0) return p;
+  // One buffer; every matrix starts 64-byte aligned. Views of the same bytes (a matrix listed
+  // twice) share one packed copy.
+  std::vector<size_t> offset(ws.size(), SIZE_MAX);
+  std::vector<size_t> same_as(ws.size(), SIZE_MAX);
+  size_t total = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    if (!CanPack(*ws[i], lanes)) continue;
+    for (size_t k = 0; k < i && same_as[i] == SIZE_MAX; ++k)
+      if (offset[k] != SIZE_MAX && ws[k]->data == ws[i]->data && ws[k]->rows == ws[i]->rows && ws[k]->cols == ws[i]->cols)
+        same_as[i] = k;
+    if (same_as[i] != SIZE_MAX) continue;
+    const int64_t ng = (ws[i]->rows + lanes - 1) / lanes;
+    offset[i] = total;
+    total += (static_cast<size_t>(ng) * PackedGroupBytes(*ws[i], lanes) + 63) / 64 * 64;
+    ++p->n_;
+  }
+  if (total == 0) return p;
+  void* mem = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    QS_LOG_WARN("weight repacking skipped: cannot map %zu bytes", total);
+    p->n_ = 0;
+    return p;
+  }
+#ifdef MADV_HUGEPAGE
+  ::madvise(mem, total, MADV_HUGEPAGE);  // fewer TLB misses while decode streams the weights
+#endif
+  p->data_ = static_cast<uint8_t*>(mem);
+  p->size_ = total;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  Progress progress("repacking", total);
+  size_t done = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    if (same_as[i] != SIZE_MAX) {
+      ws[i]->packed = ws[same_as[i]]->packed;
+      ws[i]->packed_lanes = lanes;
+      continue;
+    }
+    if (offset[i] == SIZE_MAX) continue;
+    WeightMatrix& w = *ws[i];
+    uint8_t* dst = p->data_ + offset[i];
+    const int64_t ng = (w.rows + lanes - 1) / lanes;
+    if (pool) pool->ParallelFor(ng, [&](int64_t g0, int64_t g1, int) { PackGroups(w, lanes, g0, g1, dst); });
+    else PackGroups(w, lanes, 0, ng, dst);
+    if (drop_source) {
+      // Whole pages inside the source only: a neighbouring tensor sharing a page stays mapped.
+      const uintptr_t b = reinterpret_cast<uintptr_t>(w.data), e = b + w.row_stride * static_cast<size_t>(w.rows);
+      const uintptr_t pb = (b + page - 1) / page * page, pe = e / page * page;
+      if (pe > pb) ::madvise(reinterpret_cast<void*>(pb), pe - pb, MADV_DONTNEED);
+    }
+    w.packed = dst;
+    w.packed_lanes = lanes;
+    done += static_cast<size_t>(ng) * PackedGroupBytes(w, lanes);
+    progress.Update(done);
+  }
+  return p;
+}
+
+}  // namespace qs

@@ -1,0 +1,70 @@
+// Weight repacking at load time into the interleaved layout the SIMD kernels stream (issue 6:
+// "weight repacking at load time into an interleaved layout ... in memory, never a new file").
+//
+// Q4_0 rows are repacked in groups of L rows (L = 16 on AVX-512, 8 on AVX2: one int32 lane per
+// row), so a broadcast of 4 activation bytes times one vector of 4 weight bytes from each of the L
+// rows gives L partial dot products in one vpdpbusd: no horizontal sums, and a block's scales are
+// applied with one vector fma for L rows (llama.cpp's block_q4_0x8 repack has the same idea).
+// Per group, for nb = cols / 32 blocks:
+//   uint16 d[nb][L]         the rows' fp16 block scales
+//   uint8  q[nb][4][L][4]   chunk j, lane k: bytes 4j..4j+3 of row k's qs[16]; the low nibbles
+//                           are elements 4j..4j+3, the high nibbles 16+4j..16+4j+3 (ggml order)
+// i.e. exactly the bytes of the source, 18 per 32 weights, in another order. A tail group is
+// padded with zero scales and quants (never stored). The quants are kept apart from the scales
+// so every quant vector is 64-byte aligned.
+//
+// One copy stays resident: the repacked matrices live in one anonymous mapping (transparent huge
+// pages where the kernel allows), and the file pages they came from are released from this
+// process (madvise DONTNEED on the read-only file mapping; they are re-read from the page cache if
+// anything, e.g. the scalar path, ever touches them again).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels/matmul.h"
+
+namespace qs {
+
+class ThreadPool;
+
+// Bytes of one packed group of `lanes` rows (0 if the matrix has no packed layout).
+size_t PackedGroupBytes(const WeightMatrix& w, int lanes);
+// Whether w can be repacked for `lanes` (Q4_0 with whole 32-blocks today).
+bool CanPack(const WeightMatrix& w, int lanes);
+// Writes the packed layout of w (see above) to dst (ceil(rows / lanes) * PackedGroupBytes bytes).
+// Groups [g0, g1) only.
+void PackGroups(const WeightMatrix& w, int lanes, int64_t g0, int64_t g1, uint8_t* dst);
+
+// The group size the active kernels run packed matrices with (16 AVX-512, 8 AVX2, 0 scalar).
+// A matrix packed for another size (the ISA cap changed) runs the unpacked kernels on `data`.
+int KernelLanes();
+// The lanes the active kernels want (16 on AVX-512, 8 on AVX2, 0 on the scalar path or when
+// QIUSUO_REPACK=0).
+int PackLanesForActiveIsa();
+
+// Owns the resident repacked weights.
+class PackedWeights {
+ public:
+  ~PackedWeights();
+  PackedWeights(const PackedWeights&) = delete;
+  PackedWeights& operator=(const PackedWeights&) = delete;
+
+  // Repacks every matrix in `ws` that CanPack for `lanes` into one buffer and points its
+  // `packed` at it. With drop_source, the source bytes (which must be a read-only file mapping)
+  // are released from this process's memory afterwards. Shows progress on large models.
+  static std::unique_ptr<PackedWeights> Pack(const std::vector<WeightMatrix*>& ws, int lanes, bool drop_source,
+                                             ThreadPool* pool);
+  size_t bytes() const { return size_; }
+  int64_t matrices() const { return n_; }
+
+ private:
+  PackedWeights() = default;
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  int64_t n_ = 0;
+};
+
+}  // namespace qs
