@@ -598,8 +598,9 @@ void RunI8(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int
 template <class V>
 void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1, float* scratch,
                 int64_t scratch_n) {
-  if (CanRunQ4Packed<V>(w, x)) {
-    RunQ4Packed<V>(w, x, y, ys, r0, r1);
+  if (CanRunPacked<V>(w, x)) {
+    if (w.fmt == WFmt::kQ4_0) RunPacked<V, PackedQ4_0>(w, x, y, ys, r0, r1);
+    else RunPacked<V, PackedQ8_0>(w, x, y, ys, r0, r1);
     return;
   }
   if (CanRunI8<V>(w, x, scratch_n)) {

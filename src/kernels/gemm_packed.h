@@ -1,15 +1,16 @@
-// The kernel over Q4_0 weights repacked at load (layout: kernels/pack.h), for decode and prefill
-// alike: R groups of L = V::N rows x NT tokens. Included by gemm_impl.h only (per-ISA TUs).
+// The kernel over Q4_0 / Q8_0 weights repacked at load (layout: kernels/pack.h), for decode and
+// prefill alike: R groups of L = V::N rows x NT tokens. Included by gemm_impl.h only (per-ISA TUs).
 //
-// Per 32-column block b, group g (L rows) and token t, one int32 lane per row:
-//   isum = -8 * sum(q_x)                          (weights are stored as unsigned nibbles q;
-//                                                  w = d (q - 8), so q . x - 8 sum(x) = (q-8) . x)
-//   for chunk j < 4:  isum += q_lo(j) . x[4j..4j+3] + q_hi(j) . x[16+4j..16+4j+3]
-//                     (vpdpbusd: unsigned nibbles x signed activation bytes, broadcast)
+// Per 32-column block b, group g (L rows) and token t, one int32 lane per row, weights stored
+// unsigned as u = q + off (Q4_0: the nibble, off = 8; Q8_0: q + 128):
+//   isum = -off * sum(q_x)                         (u . x - off sum(x) = q . x)
+//   per chunk j: isum += u(4 elements) . x(the same 4)   (vpdpbusd: unsigned weight bytes x
+//                                                   signed activation bytes, broadcast)
 //   acc += float(isum) * (d_w * d_x)               one fma for L rows
-// The integer sums are exact (|sum| <= 32 * 8 * 127), so per (row, token) the result is
+// The integer sums are exact (|sum| <= 32 * 255 * 127 < 2^31), so per (row, token) the result is
 // sum_b (d_w d_x)_b * dot_b, the value of kern::ref::DotQ8Row, up to fp32 accumulation order.
-// Without VNNI, maddubs' int16 pair sums stay <= 2 * 15 * 128 (no saturation).
+// Without VNNI, maddubs' int16 pair sums stay <= 2 * 15 * 128 for Q4_0 (no saturation); Q8_0
+// (2 * 255 * 127 would saturate) runs packed only with VNNI (kernels/pack.cc CanPack).
 #pragma once
 
 #include <immintrin.h>
@@ -33,8 +34,19 @@ inline typename V::I Nibbles4(typename V::I v, bool high) {
   }
 }
 
-template <class V, int R, int NT>
-inline void TileQ4Packed(const uint8_t* pack, int64_t gbytes, int64_t nb, const XDesc& x, int64_t r, int64_t nvalid,
+// Q4_0: 4 loads per block, each giving two chunks (low nibbles: elements 4j.., high: 16+4j..).
+struct PackedQ4_0 {
+  static constexpr int kLoads = 4, kQBytes = 16, kOffset = 8;
+  static constexpr bool kNibbles = true;
+};
+// Q8_0: 8 loads per block of q + 128, chunk j = elements 4j..4j+3.
+struct PackedQ8_0 {
+  static constexpr int kLoads = 8, kQBytes = 32, kOffset = 128;
+  static constexpr bool kNibbles = false;
+};
+
+template <class V, class PF, int R, int NT>
+inline void TilePacked(const uint8_t* pack, int64_t gbytes, int64_t nb, const XDesc& x, int64_t r, int64_t nvalid,
                          int64_t t0, float* y, int64_t ys) {
   using F = typename V::F;
   using I = typename V::I;
@@ -46,7 +58,7 @@ inline void TileQ4Packed(const uint8_t* pack, int64_t gbytes, int64_t nb, const 
   const uint8_t* qs[R];
   for (int g = 0; g < R; ++g) {
     sc[g] = reinterpret_cast<const uint16_t*>(pack + g * gbytes);
-    qs[g] = pack + g * gbytes + nb * 2 * L;
+    qs[g] = pack + g * gbytes + nb * 2 * L;  // after the scales
   }
   const int8_t* qx[NT];
   const float* dx[NT];
@@ -62,27 +74,31 @@ inline void TileQ4Packed(const uint8_t* pack, int64_t gbytes, int64_t nb, const 
       // advancing slowly, so ask for the quants ~kPackPrefetch ahead explicitly (4 lines a block).
       constexpr int64_t kPackPrefetch = 4096;
       for (int g = 0; g < R; ++g)
-        for (int l = 0; l < 16 * L; l += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(qs[g] + b * 16 * L + kPackPrefetch + l), _MM_HINT_T0);
+        for (int l = 0; l < PF::kQBytes * L; l += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(qs[g] + b * PF::kQBytes * L + kPackPrefetch + l), _MM_HINT_T0);
     }
     I isum[R][NT];
     for (int t = 0; t < NT; ++t) {
-      const I corr = V::SetI(-8 * isx[t][b]);
+      const I corr = V::SetI(-PF::kOffset * isx[t][b]);
       for (int g = 0; g < R; ++g) isum[g][t] = corr;
     }
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < PF::kLoads; ++j) {
       I lo[R], hi[R];
       for (int g = 0; g < R; ++g) {
-        const I v = V::LoadI(qs[g] + b * 16 * L + j * 4 * L);
-        lo[g] = Nibbles4<V>(v, false);
-        hi[g] = Nibbles4<V>(v, true);
+        const I v = V::LoadI(qs[g] + b * PF::kQBytes * L + j * 4 * L);
+        if constexpr (PF::kNibbles) {
+          lo[g] = Nibbles4<V>(v, false);
+          hi[g] = Nibbles4<V>(v, true);
+        } else {
+          lo[g] = v;
+        }
       }
       for (int t = 0; t < NT; ++t) {
         const I xl = V::Bcast32(qx[t] + b * 32 + 4 * j);
-        const I xh = V::Bcast32(qx[t] + b * 32 + 16 + 4 * j);
-        for (int g = 0; g < R; ++g) {
-          isum[g][t] = V::DotAccU8S8(isum[g][t], lo[g], xl);
-          isum[g][t] = V::DotAccU8S8(isum[g][t], hi[g], xh);
+        for (int g = 0; g < R; ++g) isum[g][t] = V::DotAccU8S8(isum[g][t], lo[g], xl);
+        if constexpr (PF::kNibbles) {
+          const I xh = V::Bcast32(qx[t] + b * 32 + 16 + 4 * j);
+          for (int g = 0; g < R; ++g) isum[g][t] = V::DotAccU8S8(isum[g][t], hi[g], xh);
         }
       }
     }
@@ -105,14 +121,14 @@ inline void TileQ4Packed(const uint8_t* pack, int64_t gbytes, int64_t nb, const 
     }
 }
 
-template <class V, int R, int NT>
-inline void RunNtQ4Packed(int64_t nt, const uint8_t* pack, int64_t gbytes, int64_t nb, const XDesc& x, int64_t r,
-                          int64_t nvalid, int64_t t0, float* y, int64_t ys) {
+template <class V, class PF, int R, int NT>
+inline void RunNtPacked(int64_t nt, const uint8_t* pack, int64_t gbytes, int64_t nb, const XDesc& x, int64_t r,
+                        int64_t nvalid, int64_t t0, float* y, int64_t ys) {
   if constexpr (NT <= 1) {
-    TileQ4Packed<V, R, 1>(pack, gbytes, nb, x, r, nvalid, t0, y, ys);
+    TilePacked<V, PF, R, 1>(pack, gbytes, nb, x, r, nvalid, t0, y, ys);
   } else {
-    if (nt >= NT) TileQ4Packed<V, R, NT>(pack, gbytes, nb, x, r, nvalid, t0, y, ys);
-    else RunNtQ4Packed<V, R, NT - 1>(nt, pack, gbytes, nb, x, r, nvalid, t0, y, ys);
+    if (nt >= NT) TilePacked<V, PF, R, NT>(pack, gbytes, nb, x, r, nvalid, t0, y, ys);
+    else RunNtPacked<V, PF, R, NT - 1>(nt, pack, gbytes, nb, x, r, nvalid, t0, y, ys);
   }
 }
 
@@ -127,17 +143,17 @@ inline void RunNtQ4Packed(int64_t nt, const uint8_t* pack, int64_t gbytes, int64
 #endif
 
 template <class V>
-inline bool CanRunQ4Packed(const WDesc& w, const XDesc& x) {
-  return w.fmt == WFmt::kQ4_0 && w.packed != nullptr && w.packed_lanes == V::N && x.qx != nullptr &&
-         x.isx != nullptr && w.cols % 32 == 0;
+inline bool CanRunPacked(const WDesc& w, const XDesc& x) {
+  return (w.fmt == WFmt::kQ4_0 || (w.fmt == WFmt::kQ8_0 && V::kVnni)) && w.packed != nullptr &&
+         w.packed_lanes == V::N && x.qx != nullptr && x.isx != nullptr && w.cols % 32 == 0;
 }
 
 // Rows [r0, r1) (r0 a multiple of L) for all tokens: a ~256 KiB block of groups stays in L2 while
 // every group of NT tokens passes over it (prefill); decode walks the rows once.
-template <class V>
-void RunQ4Packed(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1) {
+template <class V, class PF>
+void RunPacked(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1) {
   constexpr int L = V::N;
-  const int64_t nb = w.cols / 32, gbytes = nb * 18 * L;
+  const int64_t nb = w.cols / 32, gbytes = nb * (2 + PF::kQBytes) * L;
   const uint8_t* base = w.packed + (r0 / L) * gbytes;
   if (x.T < kDequantMinT) {
     constexpr int R = V::N == 16 ? QS_PACKED_DECODE_GROUPS : 2;
@@ -146,8 +162,8 @@ void RunQ4Packed(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r
     const int64_t ng = (r1 - r0 + L - 1) / L;
     int64_t g = 0;
     for (; g + R <= ng; g += R)
-      RunNtQ4Packed<V, R, 3>(x.T, base + g * gbytes, gbytes, nb, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
-    for (; g < ng; ++g) RunNtQ4Packed<V, 1, 3>(x.T, base + g * gbytes, gbytes, nb, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
+      RunNtPacked<V, PF, R, 3>(x.T, base + g * gbytes, gbytes, nb, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
+    for (; g < ng; ++g) RunNtPacked<V, PF, 1, 3>(x.T, base + g * gbytes, gbytes, nb, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
     return;
   }
   constexpr int R = V::N == 16 ? QS_PACKED_GROUPS : 1, NT = V::N == 16 ? QS_PACKED_TOKENS : 4;
@@ -161,9 +177,9 @@ void RunQ4Packed(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r
       const int64_t nt = x.T - t0 < NT ? x.T - t0 : NT;
       int64_t g = 0;
       for (; g + R <= ng; g += R)
-        RunNtQ4Packed<V, R, NT>(nt, blk + g * gbytes, gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
+        RunNtPacked<V, PF, R, NT>(nt, blk + g * gbytes, gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
       for (; g < ng; ++g)
-        RunNtQ4Packed<V, 1, NT>(nt, blk + g * gbytes, gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
+        RunNtPacked<V, PF, 1, NT>(nt, blk + g * gbytes, gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
     }
   }
 }

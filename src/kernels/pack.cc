@@ -14,8 +14,6 @@
 namespace qs {
 
 namespace {
-constexpr int64_t kQ4Bytes = 18;  // block_q4_0: fp16 d + 16 bytes of nibbles per 32 weights
-
 bool RepackEnabled() {
   static const bool on = [] {
     const char* e = std::getenv("QIUSUO_REPACK");
@@ -23,40 +21,51 @@ bool RepackEnabled() {
   }();
   return on;
 }
+
+// Quant bytes per row and 32-column block in the packed layout (the source's minus its scale).
+int64_t QuantBytes(GgmlType t) { return t == GgmlType::Q4_0 ? 16 : t == GgmlType::Q8_0 ? 32 : 0; }
 }  // namespace
 
 bool CanPack(const WeightMatrix& w, int lanes) {
-  return lanes > 0 && w.valid() && w.dtype == DType::kGgmlBlock && w.qtype == GgmlType::Q4_0 && w.cols % 32 == 0 &&
-         w.cols > 0 && w.rows > 0 && w.row_stride == static_cast<size_t>(w.cols / 32 * kQ4Bytes);
+  if (lanes <= 0 || !w.valid() || w.dtype != DType::kGgmlBlock || w.cols <= 0 || w.rows <= 0 || w.cols % 32 != 0)
+    return false;
+  // Q8_0 is stored as q + 128 for vpdpbusd's unsigned operand; without VNNI, maddubs would
+  // saturate 255 * 127 pair sums, so only VNNI kernels run it (16 lanes, AVX-512 VNNI).
+  const bool fmt_ok = w.qtype == GgmlType::Q4_0 || (w.qtype == GgmlType::Q8_0 && lanes == 16 && Cpu().avx512vnni);
+  return fmt_ok && w.row_stride == static_cast<size_t>(w.cols / 32 * (2 + QuantBytes(w.qtype)));
 }
 
 size_t PackedGroupBytes(const WeightMatrix& w, int lanes) {
   if (!CanPack(w, lanes)) return 0;
-  return static_cast<size_t>(w.cols / 32) * kQ4Bytes * static_cast<size_t>(lanes);
+  return static_cast<size_t>(w.cols / 32) * static_cast<size_t>(2 + QuantBytes(w.qtype)) * static_cast<size_t>(lanes);
 }
 
 void PackGroups(const WeightMatrix& w, int lanes, int64_t g0, int64_t g1, uint8_t* dst) {
-  const int64_t L = lanes, nb = w.cols / 32;
+  const int64_t L = lanes, nb = w.cols / 32, qb = QuantBytes(w.qtype), chunks = qb / 4;
+  const uint8_t flip = w.qtype == GgmlType::Q8_0 ? 0x80 : 0;  // Q8_0: q + 128 (= q ^ 0x80)
   const size_t gbytes = PackedGroupBytes(w, lanes);
   for (int64_t g = g0; g < g1; ++g) {
     uint8_t* out = dst + static_cast<size_t>(g) * gbytes;
-    uint8_t* scales = out;           // [nb][L] fp16
-    uint8_t* quants = out + nb * 2 * L;  // [nb][4][L][4]
+    uint8_t* scales = out;               // [nb][L] fp16
+    uint8_t* quants = out + nb * 2 * L;  // [nb][chunks][L][4]
     // Row by row, so each source row is one sequential read (the group is ~L1/L2 sized).
     for (int64_t k = 0; k < L; ++k) {
       const int64_t r = g * L + k;
-      if (r >= w.rows) {  // padding: zero scale, zero quants
+      if (r >= w.rows) {  // padding: zero scale and quants
         for (int64_t b = 0; b < nb; ++b) {
           std::memset(scales + (b * L + k) * 2, 0, 2);
-          for (int64_t j = 0; j < 4; ++j) std::memset(quants + b * 16 * L + j * 4 * L + k * 4, 0, 4);
+          for (int64_t j = 0; j < chunks; ++j) std::memset(quants + b * qb * L + j * 4 * L + k * 4, 0, 4);
         }
         continue;
       }
       const uint8_t* row = w.data + static_cast<size_t>(r) * w.row_stride;
       for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* blk = row + b * kQ4Bytes;
+        const uint8_t* blk = row + b * (2 + qb);
         std::memcpy(scales + (b * L + k) * 2, blk, 2);
-        for (int64_t j = 0; j < 4; ++j) std::memcpy(quants + b * 16 * L + j * 4 * L + k * 4, blk + 2 + 4 * j, 4);
+        for (int64_t j = 0; j < chunks; ++j) {
+          uint8_t* o = quants + b * qb * L + j * 4 * L + k * 4;
+          for (int e = 0; e < 4; ++e) o[e] = blk[2 + 4 * j + e] ^ flip;
+        }
       }
     }
   }

@@ -1,15 +1,16 @@
 // Weight repacking at load time into the interleaved layout the SIMD kernels stream (issue 6:
 // "weight repacking at load time into an interleaved layout ... in memory, never a new file").
 //
-// Q4_0 rows are repacked in groups of L rows (L = 16 on AVX-512, 8 on AVX2: one int32 lane per
+// Q4_0 and Q8_0 rows are repacked in groups of L rows (L = 16 on AVX-512, 8 on AVX2: one int32 lane per
 // row), so a broadcast of 4 activation bytes times one vector of 4 weight bytes from each of the L
 // rows gives L partial dot products in one vpdpbusd: no horizontal sums, and a block's scales are
 // applied with one vector fma for L rows (llama.cpp's block_q4_0x8 repack has the same idea).
 // Per group, for nb = cols / 32 blocks:
 //   uint16 d[nb][L]         the rows' fp16 block scales
-//   uint8  q[nb][4][L][4]   chunk j, lane k: bytes 4j..4j+3 of row k's qs[16]; the low nibbles
-//                           are elements 4j..4j+3, the high nibbles 16+4j..16+4j+3 (ggml order)
-// i.e. exactly the bytes of the source, 18 per 32 weights, in another order. A tail group is
+//   uint8  q[nb][C][L][4]   chunk j, lane k: bytes 4j..4j+3 of row k's quants:
+//                           Q4_0 (C = 4): qs[16], low nibbles elements 4j..4j+3, high nibbles
+//                           16+4j..16+4j+3 (ggml order); Q8_0 (C = 8): q + 128 (unsigned)
+// i.e. the bytes of the source (18 / 34 per 32 weights) in another order. A tail group is
 // padded with zero scales and quants (never stored). The quants are kept apart from the scales
 // so every quant vector is 64-byte aligned.
 //
@@ -32,7 +33,7 @@ class ThreadPool;
 
 // Bytes of one packed group of `lanes` rows (0 if the matrix has no packed layout).
 size_t PackedGroupBytes(const WeightMatrix& w, int lanes);
-// Whether w can be repacked for `lanes` (Q4_0 with whole 32-blocks today).
+// Whether w can be repacked for `lanes`: Q4_0; Q8_0 on AVX-512 VNNI (16 lanes).
 bool CanPack(const WeightMatrix& w, int lanes);
 // Writes the packed layout of w (see above) to dst (ceil(rows / lanes) * PackedGroupBytes bytes).
 // Groups [g0, g1) only.

@@ -149,7 +149,7 @@ class TransformerModel final : public Model {
     if (lm_head_.data != embed_.data) ws.push_back(&lm_head_);
     packed_ = PackedWeights::Pack(ws, lanes, /*drop_source=*/true, pool);
     if (packed_->matrices() > 0)
-      QS_LOG_INFO("repacked %lld Q4_0 matrices (%.1f MiB) for %d-row groups", static_cast<long long>(packed_->matrices()),
+      QS_LOG_INFO("repacked %lld matrices (%.1f MiB) into %d-row groups", static_cast<long long>(packed_->matrices()),
                   static_cast<double>(packed_->bytes()) / (1 << 20), lanes);
     return Status::Ok();
   }

@@ -286,10 +286,11 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
           }
         }
       }
-      if (fmt == kern::WFmt::kQ4_0) {
-        // Q4_0 repacked at load (kernels/pack.h): the same exact integer block sums and scales as
-        // the twin, for decode and prefill alike, so the same bound; every group size the tables
-        // run (8 on AVX2, 16 on AVX-512), whole matrices and row ranges starting on a group.
+      if (fmt == kern::WFmt::kQ4_0 || fmt == kern::WFmt::kQ8_0) {
+        // Q4_0 / Q8_0 repacked at load (kernels/pack.h): the same exact integer block sums and
+        // scales as the twin, for decode and prefill alike, so the same bound; every group size the
+        // tables run (8 on AVX2, 16 on AVX-512; Q8_0 only with VNNI), whole matrices and row
+        // ranges starting on a group.
         std::vector<int32_t> isx(dx.size());
         for (size_t b = 0; b < isx.size(); ++b) {
           int32_t sum = 0;
@@ -300,6 +301,7 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
         xp.isx = isx.data();
         for (const kern::KernelTable* k : tables) {
           const int lanes = std::string(k->name) == "avx2" ? 8 : 16;
+          if (!CanPack(c.w, lanes) || (fmt == kern::WFmt::kQ8_0 && std::string(k->name) != "avx512-vnni")) continue;
           const int64_t ng = (rows + lanes - 1) / lanes;
           std::vector<uint8_t> pk(static_cast<size_t>(ng) * PackedGroupBytes(c.w, lanes), 0xEE);
           PackGroups(c.w, lanes, 0, ng, pk.data());
@@ -351,16 +353,18 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
 
 INSTANTIATE_TEST_SUITE_P(Kernels, IntFormats, ::testing::Values("q8_0", "q4_0", "q4_k", "q5_k", "q6_k"));
 
-// A Q4_0 matrix repacked through PackedWeights (as models are at load) gives MatMul the same
+// A Q4_0 / Q8_0 matrix repacked through PackedWeights (as models are at load) gives MatMul the same
 // results as the unpacked matrix at every ISA level (both are exact integer block sums with the
 // same scales; only fp32 accumulation order differs), including a level the packing was not made
 // for (it falls back to the unpacked kernels), row slices, and T from decode to prefill.
-TEST(Kernels, PackedQ4_0MatMul) {
+TEST(Kernels, PackedMatMul) {
   std::mt19937 rng(21);
   ThreadPool pool(2);
-  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {256, 1024}}) {
-    Case c = MakeWeight("q4_0", rows, cols, rng);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {256, 1024}})
+  for (const char* fmt : {"q4_0", "q8_0"}) {
+    Case c = MakeWeight(fmt, rows, cols, rng);
     for (int lanes : {8, 16}) {
+      if (!CanPack(c.w, lanes)) continue;  // Q8_0: AVX-512 VNNI only
       WeightMatrix w = c.w;
       std::vector<WeightMatrix*> ws = {&w};
       auto packed = PackedWeights::Pack(ws, lanes, /*drop_source=*/false, &pool);
@@ -375,7 +379,7 @@ TEST(Kernels, PackedQ4_0MatMul) {
             auto bound = AbsDots(c.w, x, T);
             for (size_t i = 0; i < y.size(); ++i)
               ASSERT_LE(std::fabs(y[i] - ref[i]), 4.0 * cols * kU * 23 * bound[i] + 1e-30)
-                  << "lanes " << lanes << " " << IsaName(isa) << " rows=" << rows << " T=" << T << " i=" << i;
+                  << fmt << " lanes " << lanes << " " << IsaName(isa) << " rows=" << rows << " T=" << T << " i=" << i;
           }
         }
         // A row slice starting on a group keeps the packed rows; one starting elsewhere drops them.
