@@ -203,89 +203,170 @@ void AxpyKernel(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, float* y,
-            int64_t y_stride, ThreadPool* pool) {
-  const kern::KernelTable* k = KernelsFor(ActiveIsa());
-  if (k == nullptr || T <= 0) {
-    MatMulScalar(w, x, x_stride, T, y, y_stride, pool);
+namespace {
+
+// One job's kernel inputs: the weight descriptor, its activations (quantized once per distinct
+// input, shared by the jobs that read it) and which path runs.
+struct JobPlan {
+  kern::WDesc d;
+  kern::XDesc xd;
+  bool direct = false, widen = false, quant = false, qu = false, isx = false;
+  int64_t u0 = 0, units = 0;  // this job's 16-row units in the combined range
+  size_t owner = 0;           // the job whose quantized activations this one reads
+};
+struct ActBuf {
+  std::vector<int8_t> q;
+  std::vector<uint8_t> qu;
+  std::vector<float> d, s;
+  std::vector<int32_t> is;
+};
+constexpr int64_t kRowUnit = 16;  // rows per work unit: whole packed groups (16 / 8 lanes)
+
+void RunJobRows(const kern::KernelTable* k, const MatMulJob& j, const JobPlan& p, int64_t r0, int64_t r1) {
+  const WeightMatrix& w = *j.w;
+  const int64_t cols = w.cols;
+  if (p.direct) {
+    float* scratch = nullptr;
+    int64_t n = 0;
+    if (p.widen) {
+      thread_local std::vector<float> wbuf;
+      n = kern::KernelScratchFloats(cols);
+      scratch = Scratch(wbuf, static_cast<size_t>(n));
+    }
+    k->matmul_rows(p.d, p.xd, j.y, j.y_stride, r0, r1, scratch, n);
     return;
   }
-  const int64_t rows = w.rows, cols = w.cols;
-  kern::WDesc d;
-  const bool direct = DirectDesc(w, &d);
-  kern::XDesc xd;
-  xd.x = x;
-  xd.x_stride = x_stride;
-  xd.T = T;
-  // Prefill with Q8_0 / Q4_0 / K-quants runs the int8 tile on activations quantized like
-  // decode's (as llama.cpp does for every batch size).
-  // (Q4_0 repacked at load (kernels/pack.h) runs one kernel for both, on q_x and its sums.)
-  const bool packed = direct && d.packed != nullptr && d.packed_lanes == KernelLanes();
-  const bool i8_prefill = direct && kern::IsIntFormat(d.fmt) && T >= kern::kDequantMinT && !packed;
-  if (direct && kern::IsIntFormat(d.fmt) && (T < kern::kDequantMinT || i8_prefill || packed)) {
-    // Quantize the activations once per call (rows are whole 32-blocks, so cols % 32 == 0).
-    thread_local std::vector<int8_t> qbuf;
-    thread_local std::vector<uint8_t> ubuf;
-    thread_local std::vector<float> dbuf, sbuf;
-    thread_local std::vector<int32_t> ibuf;
-    const int64_t nb = cols / 32;
-    int8_t* q = Scratch(qbuf, static_cast<size_t>(T * cols));
-    uint8_t* qu = i8_prefill ? Scratch(ubuf, static_cast<size_t>(T * cols)) : nullptr;
-    float* dd = Scratch(dbuf, static_cast<size_t>(T * nb));
-    float* sx = Scratch(sbuf, static_cast<size_t>(T * nb));
-    int32_t* isx = packed ? Scratch(ibuf, static_cast<size_t>(T * nb)) : nullptr;
-    auto quant = [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) {
-        k->quantize_q8(x + t * x_stride, cols, q + t * cols, qu ? qu + t * cols : nullptr, dd + t * nb, sx + t * nb,
-                       isx ? isx + t * nb : nullptr);
+  // Other formats: widen a cache-sized block of rows with the scalar reference decoder, then
+  // run the fp32 kernel on it (the decode is paid once per row per call, shared by all T).
+  thread_local std::vector<float> buf;
+  // At least 8 rows (whole 4-row tiles; the 1-row tail tiles are much slower), ~128 KiB.
+  const int64_t rb = std::min<int64_t>(r1 - r0, std::max<int64_t>(8, (128 * 1024) / (cols * 4)) / 4 * 4);
+  float* b = Scratch(buf, static_cast<size_t>(rb * cols));
+  kern::WDesc f;
+  f.fmt = kern::WFmt::kF32;
+  f.cols = cols;
+  f.data = reinterpret_cast<const uint8_t*>(b);
+  f.row_stride = static_cast<size_t>(cols) * 4;
+  for (int64_t b0 = r0; b0 < r1; b0 += rb) {
+    const int64_t n = std::min(rb, r1 - b0);
+    for (int64_t r = 0; r < n; ++r) DecodeRow(w, b0 + r, b + r * cols);
+    f.rows = n;
+    k->matmul_rows(f, p.xd, j.y + b0, j.y_stride, 0, n, nullptr, 0);
+  }
+}
+
+}  // namespace
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t x_stride, int64_t T, float* y,
+            int64_t y_stride, ThreadPool* pool) {
+  const MatMulJob job{&w, x, x_stride, T, y, y_stride};
+  MatMulMany(&job, 1, pool);
+}
+
+void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool) {
+  const kern::KernelTable* k = KernelsFor(ActiveIsa());
+  if (k == nullptr) {
+    for (int64_t i = 0; i < n_jobs; ++i)
+      if (jobs[i].T > 0) MatMulScalar(*jobs[i].w, jobs[i].x, jobs[i].x_stride, jobs[i].T, jobs[i].y, jobs[i].y_stride, pool);
+    return;
+  }
+  // Grow-only per thread (MatMul also runs inside other ParallelFor bodies, e.g. MLA's heads).
+  thread_local std::vector<JobPlan> plans;
+  thread_local std::vector<ActBuf> bufs;
+  if (plans.size() < static_cast<size_t>(n_jobs)) plans.resize(static_cast<size_t>(n_jobs));
+  int64_t units = 0, work = 0;
+  for (int64_t i = 0; i < n_jobs; ++i) {
+    const MatMulJob& j = jobs[i];
+    JobPlan& p = plans[i];
+    p = JobPlan();
+    p.direct = DirectDesc(*j.w, &p.d);
+    p.xd.x = j.x;
+    p.xd.x_stride = j.x_stride;
+    p.xd.T = j.T;
+    // Int formats multiply activations quantized like llama.cpp's (per 32, int8) at every T:
+    // decode tiles on q_x; prefill (T >= kDequantMinT) the int8 tile on q_x + 128; matrices
+    // repacked at load (kernels/pack.h) one kernel for both, on q_x and its integer sums.
+    const bool is_int = p.direct && kern::IsIntFormat(p.d.fmt);
+    const bool packed = is_int && p.d.packed != nullptr && p.d.packed_lanes == KernelLanes();
+    p.quant = is_int;
+    p.qu = is_int && j.T >= kern::kDequantMinT && !packed;
+    p.isx = packed;
+    p.widen = p.qu;
+    p.owner = static_cast<size_t>(i);
+    if (p.quant)  // jobs reading the same activations quantize them once
+      for (int64_t o = 0; o < i; ++o) {
+        const MatMulJob& jo = jobs[o];
+        if (plans[o].quant && plans[o].owner == static_cast<size_t>(o) && jo.x == j.x && jo.x_stride == j.x_stride &&
+            jo.T == j.T && jo.w->cols == j.w->cols) {
+          p.owner = static_cast<size_t>(o);
+          plans[o].qu |= p.qu;
+          plans[o].isx |= p.isx;
+          break;
+        }
       }
+    p.u0 = units;
+    p.units = j.T > 0 ? (j.w->rows + kRowUnit - 1) / kRowUnit : 0;
+    units += p.units;
+    work += j.w->rows * j.w->cols * j.T;
+  }
+  size_t nbuf = 0;
+  for (int64_t i = 0; i < n_jobs; ++i) {
+    JobPlan& p = plans[i];
+    if (!p.quant || p.owner != static_cast<size_t>(i) || jobs[i].T <= 0) continue;
+    const MatMulJob& j = jobs[i];
+    if (bufs.size() <= nbuf) bufs.resize(nbuf + 1);
+    ActBuf& a = bufs[nbuf++];
+    const int64_t T = j.T, cols = j.w->cols, nb = cols / 32;  // rows are whole 32-blocks
+    int8_t* q = Scratch(a.q, static_cast<size_t>(T * cols));
+    uint8_t* qu = p.qu ? Scratch(a.qu, static_cast<size_t>(T * cols)) : nullptr;
+    float* dd = Scratch(a.d, static_cast<size_t>(T * nb));
+    float* sx = Scratch(a.s, static_cast<size_t>(T * nb));
+    int32_t* isx = p.isx ? Scratch(a.is, static_cast<size_t>(T * nb)) : nullptr;
+    auto quant = [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t)
+        k->quantize_q8(j.x + t * j.x_stride, cols, q + t * cols, qu ? qu + t * cols : nullptr, dd + t * nb, sx + t * nb,
+                       isx ? isx + t * nb : nullptr);
     };
     if (pool && T > 1) pool->ParallelFor(T, quant);
     else quant(0, T, 0);
-    xd.qx = q;
-    xd.dx = dd;
-    xd.sx = sx;
-    xd.isx = isx;
-    xd.qxu = qu;
-    xd.qx_stride = cols;
-    xd.dx_stride = nb;
+    p.xd.qx = q;
+    p.xd.dx = dd;
+    p.xd.sx = sx;
+    p.xd.isx = isx;
+    p.xd.qx_stride = cols;
+    p.xd.dx_stride = nb;
+    p.xd.qxu = qu;  // its presence selects the prefill int8 tile (kernel_iface.h)
   }
-  const bool widen = direct && kern::IsIntFormat(d.fmt) && T >= kern::kDequantMinT && !packed;
-  auto body = [&](int64_t r0, int64_t r1, int) {
-    if (direct) {
-      float* scratch = nullptr;
-      int64_t n = 0;
-      if (widen) {
-        thread_local std::vector<float> wbuf;
-        n = kern::KernelScratchFloats(cols);
-        scratch = Scratch(wbuf, static_cast<size_t>(n));
-      }
-      k->matmul_rows(d, xd, y, y_stride, r0, r1, scratch, n);
-      return;
-    }
-    // Other formats: widen a cache-sized block of rows with the scalar reference decoder, then
-    // run the fp32 kernel on it (the decode is paid once per row per call, shared by all T).
-    thread_local std::vector<float> buf;
-    // At least 8 rows (whole 4-row tiles; the 1-row tail tiles are much slower), ~128 KiB.
-    const int64_t rb = std::min<int64_t>(r1 - r0, std::max<int64_t>(8, (128 * 1024) / (cols * 4)) / 4 * 4);
-    float* b = Scratch(buf, static_cast<size_t>(rb * cols));
-    kern::WDesc f;
-    f.fmt = kern::WFmt::kF32;
-    f.cols = cols;
-    f.data = reinterpret_cast<const uint8_t*>(b);
-    f.row_stride = static_cast<size_t>(cols) * 4;
-    for (int64_t b0 = r0; b0 < r1; b0 += rb) {
-      const int64_t n = std::min(rb, r1 - b0);
-      for (int64_t r = 0; r < n; ++r) DecodeRow(w, b0 + r, b + r * cols);
-      f.rows = n;
-      k->matmul_rows(f, xd, y + b0, y_stride, 0, n, nullptr, 0);
-    }
-  };
-  if (pool == nullptr || rows * cols * T < (1 << 15)) {
-    body(0, rows, 0);
-  } else {
-    pool->ParallelFor(rows, body, 16);
+  for (int64_t i = 0; i < n_jobs; ++i) {
+    JobPlan& p = plans[i];
+    if (!p.quant || p.owner == static_cast<size_t>(i)) continue;
+    const kern::XDesc& o = plans[p.owner].xd;
+    p.xd.qx = o.qx;
+    p.xd.dx = o.dx;
+    p.xd.sx = o.sx;
+    p.xd.isx = p.isx ? o.isx : nullptr;
+    p.xd.qxu = p.qu ? o.qxu : nullptr;
+    p.xd.qx_stride = o.qx_stride;
+    p.xd.dx_stride = o.dx_stride;
   }
+  for (int64_t i = 0; i < n_jobs; ++i)  // an owner that made q_x + 128 only for its sharers
+    if (plans[i].quant && plans[i].owner == static_cast<size_t>(i) && !plans[i].widen) plans[i].xd.qxu = nullptr;
+  if (pool == nullptr || work < (1 << 15)) {
+    for (int64_t i = 0; i < n_jobs; ++i)
+      if (plans[i].units > 0) RunJobRows(k, jobs[i], plans[i], 0, jobs[i].w->rows);
+    return;
+  }
+  // All jobs' rows as one range of 16-row units, split over the threads in one parallel region
+  // (one synchronisation for e.g. all of a token's experts instead of one per matrix).
+  const JobPlan* pl = plans.data();
+  pool->ParallelFor(units, [&](int64_t u0, int64_t u1, int) {
+    for (int64_t i = 0; i < n_jobs; ++i) {
+      const JobPlan& p = pl[i];
+      const int64_t a = std::max(u0, p.u0), b = std::min(u1, p.u0 + p.units);
+      if (a >= b) continue;
+      RunJobRows(k, jobs[i], p, (a - p.u0) * kRowUnit, std::min((b - p.u0) * kRowUnit, jobs[i].w->rows));
+    }
+  });
 }
 
 }  // namespace qs

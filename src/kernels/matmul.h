@@ -50,6 +50,18 @@ inline void MatMul(const WeightMatrix& w, const float* x, int64_t T, float* y, T
   MatMul(w, x, w.cols, T, y, w.rows, pool);
 }
 
+// Several independent products in one parallel region: the results of MatMul on each job, with
+// one synchronisation for all (a token's experts, gate + up, q + k + v) and activations shared
+// by several jobs (the same x, stride, T and cols) quantized once.
+struct MatMulJob {
+  const WeightMatrix* w;
+  const float* x;
+  int64_t x_stride, T;
+  float* y;
+  int64_t y_stride;
+};
+void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool);
+
 // fp32 dot product (SIMD per the active ISA; the scalar twin keeps 8 partial sums).
 float Dot(const float* a, const float* b, int64_t n);
 // y += a * x (SIMD per the active ISA).

@@ -47,9 +47,10 @@ void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, const
   k_.resize(static_cast<size_t>(T * kw));
   v_.resize(static_cast<size_t>(T * kw));
   attn_.resize(static_cast<size_t>(T * qw));
-  MatMul(w.q, x, T, q_.data(), pool);
-  MatMul(w.k, x, T, k_.data(), pool);
-  MatMul(w.v, x, T, v_.data(), pool);
+  // q, k and v in one parallel region, x quantized once.
+  const MatMulJob qkv[3] = {{&w.q, x, hidden_, T, q_.data(), qw}, {&w.k, x, hidden_, T, k_.data(), kw},
+                            {&w.v, x, hidden_, T, v_.data(), kw}};
+  MatMulMany(qkv, 3, pool);
   AddBias(q_.data(), w.bq, T);
   AddBias(k_.data(), w.bk, T);
   AddBias(v_.data(), w.bv, T);

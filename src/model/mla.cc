@@ -78,16 +78,18 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, const
   attn_.resize(static_cast<size_t>(T * H_ * dv_));
 
   // Queries: [T, H, dn | dr].
+  // (The projections of x, q_a or q and kv_a, share one parallel region.)
   if (q_lora_ > 0) {
     qa_.resize(static_cast<size_t>(T * q_lora_));
-    MatMul(w.q_a, x, T, qa_.data(), pool);
+    const MatMulJob jobs[2] = {{&w.q_a, x, hidden_, T, qa_.data(), q_lora_}, {&w.kv_a, x, hidden_, T, kva_.data(), kvw}};
+    MatMulMany(jobs, 2, pool);
     for (int64_t t = 0; t < T; ++t) RmsNorm(&qa_[t * q_lora_], w.q_a_norm.data(), q_lora_, eps_, &qa_[t * q_lora_]);
     MatMul(w.q_b, qa_.data(), T, q_.data(), pool);
   } else {
-    MatMul(w.q, x, T, q_.data(), pool);
+    const MatMulJob jobs[2] = {{&w.q, x, hidden_, T, q_.data(), qw}, {&w.kv_a, x, hidden_, T, kva_.data(), kvw}};
+    MatMulMany(jobs, 2, pool);
   }
   // Latent KV rows for the new tokens go straight into the cache.
-  MatMul(w.kv_a, x, T, kva_.data(), pool);
   for (int64_t t = 0; t < T; ++t) {
     float* row = tok_cache_[t]->k(layer, tok_pos_[t]);
     const float* src = &kva_[t * kvw];

@@ -58,6 +58,8 @@ class MoeBlock {
   std::vector<int32_t> ids_;
   std::vector<float> wts_;
   std::vector<std::vector<std::pair<int64_t, float>>> by_expert_;  // (token, weight) per expert, reused
+  std::vector<std::pair<int64_t, int64_t>> active_;  // (expert, first row in xe_/ye_)
+  std::vector<MatMulJob> jobs_;
 };
 
 }  // namespace qs

@@ -509,5 +509,41 @@ TEST(Kernels, Fp8AllCodes) {
   }
 }
 
+// MatMulMany gives exactly MatMul's result for each job (the same kernels on the same rows; each
+// output row is computed independently of how rows are split between threads), for mixed formats
+// (packed Q4_0, Q8_0 with the int8 prefill tile, F16, Q4_1 widened), jobs sharing activations
+// (quantized once) and jobs with their own, at decode and prefill T.
+TEST(Kernels, MatMulManyEqualsMatMul) {
+  std::mt19937 rng(31);
+  ThreadPool pool(2);
+  std::vector<Case> cases;
+  for (const char* f : {"q4_0", "q8_0", "f16", "q4_1", "q4_0"}) cases.push_back(MakeWeight(f, 80, 256, rng));
+  std::vector<WeightMatrix> ws;
+  for (auto& c : cases) ws.push_back(c.w);
+  std::vector<WeightMatrix*> wp = {&ws[0]};
+  auto packed = PackedWeights::Pack(wp, PackLanesForActiveIsa(), false, &pool);
+  for (int64_t T : {1, 2, 5, 40}) {
+    auto xa = RandomX(T, 256, rng), xb = RandomX(T, 256, rng);
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      if (isa > Cpu().max_isa) continue;
+      const Isa prev = SetIsaCap(isa);
+      std::vector<std::vector<float>> want(ws.size()), got(ws.size());
+      std::vector<MatMulJob> jobs;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const float* x = (i % 2) ? xb.data() : xa.data();
+        want[i].assign(static_cast<size_t>(T * 80), -1.f);
+        got[i].assign(static_cast<size_t>(T * 80), -2.f);
+        MatMul(ws[i], x, T, want[i].data(), &pool);
+        jobs.push_back(MatMulJob{&ws[i], x, 256, T, got[i].data(), 80});
+      }
+      MatMulMany(jobs.data(), static_cast<int64_t>(jobs.size()), &pool);
+      for (size_t i = 0; i < ws.size(); ++i)
+        for (size_t e = 0; e < want[i].size(); ++e)
+          ASSERT_EQ(got[i][e], want[i][e]) << "job " << i << " T=" << T << " " << IsaName(isa) << " e=" << e;
+      SetIsaCap(prev);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qs
