@@ -4,7 +4,8 @@
 namespace qs::kern {
 
 const KernelTable* Avx2Kernels() {
-  static const KernelTable t = {"avx2", &MatMulRows<VecAvx2>, &DotF<VecAvx2>, &DecodeRowAny<VecAvx2>, &AxpyF<VecAvx2>, &QuantizeQ8};
+  static const KernelTable t = {"avx2", &MatMulRows<VecAvx2>, &DotF<VecAvx2>, &DecodeRowAny<VecAvx2>, &AxpyF<VecAvx2>, &QuantizeQ8,
+                                  &AttnScoresF<VecAvx2>, &AttnWsumF<VecAvx2>};
   return &t;
 }
 

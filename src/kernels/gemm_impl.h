@@ -724,6 +724,79 @@ float DotF(const float* a, const float* b, int64_t n) {
   return r;
 }
 
+// ---- attention over a KV cache (kernel_iface.h attn_scores / attn_wsum) ----------------------
+// out[i * os + s] = scale * q_i . k_s: each key row is read once for all nq queries (the query
+// heads of a GQA group, or all heads of MLA's shared latent cache) while it sits in L1.
+template <class V>
+void AttnScoresF(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, int64_t S, int64_t d, float scale,
+                 float* out, int64_t os) {
+  using F = typename V::F;
+  const int64_t dv = d / V::N * V::N;
+  for (int64_t s = 0; s < S; ++s) {
+    const float* kr = k + s * ks;
+    _mm_prefetch(reinterpret_cast<const char*>(kr + 2 * ks), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(kr + 2 * ks + 16), _MM_HINT_T0);
+    for (int64_t i = 0; i < nq; ++i) {
+      const float* qi = q + i * qs;
+      F a0 = V::Zero(), a1 = V::Zero();
+      int64_t c = 0;
+      for (; c + 2 * V::N <= dv; c += 2 * V::N) {
+        a0 = V::Fma(V::Load(qi + c), V::Load(kr + c), a0);
+        a1 = V::Fma(V::Load(qi + c + V::N), V::Load(kr + c + V::N), a1);
+      }
+      for (; c < dv; c += V::N) a0 = V::Fma(V::Load(qi + c), V::Load(kr + c), a0);
+      float r = V::Reduce(V::Add(a0, a1));
+      for (; c < d; ++c) r += qi[c] * kr[c];
+      out[i * os + s] = r * scale;
+    }
+  }
+}
+
+// out[i * os + c] = sum_s p[i * ps + s] v_s[c]: up to 6 queries x J vectors of columns stay in
+// registers (24 of 32 zmm on AVX-512 with J = 4; 12 of 16 ymm on AVX2 with J = 2) while the value
+// rows stream once per J vectors of columns.
+template <class V>
+constexpr int WsumVecs() { return V::N == 16 ? 4 : 2; }
+template <class V, int NQ>
+inline void AttnWsumTile(const float* p, int64_t ps, const float* v, int64_t vs, int64_t S, int64_t c0, float* out,
+                         int64_t os) {
+  using F = typename V::F;
+  constexpr int J = WsumVecs<V>();
+  F acc[NQ][J];
+  for (int i = 0; i < NQ; ++i)
+    for (int j = 0; j < J; ++j) acc[i][j] = V::Zero();
+  for (int64_t s = 0; s < S; ++s) {
+    const float* vr = v + s * vs + c0;
+    F vv[J];
+    for (int j = 0; j < J; ++j) vv[j] = V::Load(vr + j * V::N);
+    for (int i = 0; i < NQ; ++i) {
+      const F pb = V::Set1(p[i * ps + s]);
+      for (int j = 0; j < J; ++j) acc[i][j] = V::Fma(pb, vv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < NQ; ++i)
+    for (int j = 0; j < J; ++j) V::Store(out + i * os + c0 + j * V::N, acc[i][j]);
+}
+
+template <class V>
+void AttnWsumF(const float* p, int64_t ps, int64_t nq, const float* v, int64_t vs, int64_t S, int64_t d, float* out,
+               int64_t os) {
+  constexpr int64_t W = WsumVecs<V>() * V::N;
+  int64_t c0 = 0;
+  for (; c0 + W <= d; c0 += W) {
+    int64_t i = 0;
+    for (; i + 6 <= nq; i += 6) AttnWsumTile<V, 6>(p + i * ps, ps, v, vs, S, c0, out + i * os, os);
+    for (; i + 3 <= nq; i += 3) AttnWsumTile<V, 3>(p + i * ps, ps, v, vs, S, c0, out + i * os, os);
+    for (; i < nq; ++i) AttnWsumTile<V, 1>(p + i * ps, ps, v, vs, S, c0, out + i * os, os);
+  }
+  for (int64_t i = 0; i < nq; ++i)  // columns past the last whole J vectors
+    for (int64_t c = c0; c < d; ++c) {
+      float r = 0.f;
+      for (int64_t s = 0; s < S; ++s) r += p[i * ps + s] * v[s * vs + c];
+      out[i * os + c] = r;
+    }
+}
+
 template <class V>
 void AxpyF(float a, const float* x, float* y, int64_t n) {
   const typename V::F va = V::Set1(a);

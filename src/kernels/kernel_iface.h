@@ -71,6 +71,11 @@ struct KernelTable {
   // kern::ref::QuantizeActsQ8, bit-exact, plus optional q + 128 bytes (qu, may be null) and
   // integer block sums (isx, may be null).
   void (*quantize_q8)(const float* x, int64_t n, int8_t* q, uint8_t* qu, float* d, float* sx, int32_t* isx);
+  // Attention (kernels/matmul.h AttnScores / AttnWeightedSum).
+  void (*attn_scores)(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, int64_t S, int64_t d,
+                      float scale, float* out, int64_t os);
+  void (*attn_wsum)(const float* p, int64_t ps, int64_t nq, const float* v, int64_t vs, int64_t S, int64_t d,
+                    float* out, int64_t os);
 };
 
 const KernelTable* Avx2Kernels();

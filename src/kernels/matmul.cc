@@ -194,6 +194,33 @@ float Dot(const float* a, const float* b, int64_t n) {
   return k ? k->dot(a, b, n) : DotScalar(a, b, n);
 }
 
+void AttnScores(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, int64_t S, int64_t d, float scale,
+                float* out, int64_t os) {
+  if (const kern::KernelTable* t = KernelsFor(ActiveIsa())) {
+    t->attn_scores(q, nq, qs, k, ks, S, d, scale, out, os);
+    return;
+  }
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t s = 0; s < S; ++s) out[i * os + s] = DotScalar(q + i * qs, k + s * ks, d) * scale;
+}
+
+void AttnWeightedSum(const float* p, int64_t ps, int64_t nq, const float* v, int64_t vs, int64_t S, int64_t d,
+                     float* out, int64_t os) {
+  if (const kern::KernelTable* t = KernelsFor(ActiveIsa())) {
+    t->attn_wsum(p, ps, nq, v, vs, S, d, out, os);
+    return;
+  }
+  for (int64_t i = 0; i < nq; ++i) {
+    float* o = out + i * os;
+    for (int64_t c = 0; c < d; ++c) o[c] = 0.f;
+    for (int64_t s = 0; s < S; ++s) {
+      const float a = p[i * ps + s];
+      const float* vr = v + s * vs;
+      for (int64_t c = 0; c < d; ++c) o[c] += a * vr[c];
+    }
+  }
+}
+
 void AxpyKernel(float a, const float* x, float* y, int64_t n) {
   const kern::KernelTable* k = KernelsFor(ActiveIsa());
   if (k) {

@@ -62,6 +62,15 @@ struct MatMulJob {
 };
 void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool);
 
+// Attention over cached rows (the SIMD paths read each key / value row once for all nq queries):
+//   AttnScores:      out[i * os + s] = scale * (q_i . k_s),  q_i = q + i * qs, k_s = k + s * ks
+//   AttnWeightedSum: out[i * os + c] = sum_s p[i * ps + s] * v_s[c],  v_s = v + s * vs
+// for i < nq, s < S and d columns. The scalar twins sum in index order.
+void AttnScores(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, int64_t S, int64_t d, float scale,
+                float* out, int64_t os);
+void AttnWeightedSum(const float* p, int64_t ps, int64_t nq, const float* v, int64_t vs, int64_t S, int64_t d,
+                     float* out, int64_t os);
+
 // fp32 dot product (SIMD per the active ISA; the scalar twin keeps 8 partial sums).
 float Dot(const float* a, const float* b, int64_t n);
 // y += a * x (SIMD per the active ISA).

@@ -64,23 +64,22 @@ void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, const
     rope_.ApplyHeads(kr, KV_, hd_, pos, layout_);
     rope_.ApplyHeads(&q_[t * qw], H_, hd_, pos, layout_);
   }
-  // One (token, query head) pair per work item.
+  // One (token, KV head) pair per work item: the group's query heads share every key and value
+  // row, which the attention kernels read once for all of them.
   auto body = [&](int64_t i0, int64_t i1, int) {
     thread_local std::vector<float> scores;
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t t = i / H_, h = i % H_, S = tok_pos_[t] + 1, g = h / group;
+      const int64_t t = i / KV_, g = i % KV_, S = tok_pos_[t] + 1;
       KvCache* cache = tok_cache_[t];
-      float* qh = &q_[t * qw + h * hd_];
-      scores.resize(static_cast<size_t>(S));
-      for (int64_t s = 0; s < S; ++s) scores[s] = Dot(qh, cache->k(layer, s) + g * hd_, hd_) * scale_;
-      Softmax(scores.data(), S);
-      float* oh = &attn_[t * qw + h * hd_];
-      for (int64_t d = 0; d < hd_; ++d) oh[d] = 0.f;
-      for (int64_t s = 0; s < S; ++s) Axpy(scores[s], cache->v(layer, s) + g * hd_, oh, hd_);
+      const float* qg = &q_[t * qw + g * group * hd_];  // [group, hd]
+      scores.resize(static_cast<size_t>(group * S));
+      AttnScores(qg, group, hd_, cache->k(layer, 0) + g * hd_, kw, S, hd_, scale_, scores.data(), S);
+      for (int64_t h = 0; h < group; ++h) Softmax(&scores[h * S], S);
+      AttnWeightedSum(scores.data(), S, group, cache->v(layer, 0) + g * hd_, kw, S, hd_, &attn_[t * qw + g * group * hd_], hd_);
     }
   };
-  if (pool) pool->ParallelFor(T * H_, body);
-  else body(0, T * H_, 0);
+  if (pool) pool->ParallelFor(T * KV_, body);
+  else body(0, T * KV_, 0);
   MatMul(w.o, attn_.data(), T, out, pool);
 }
 

@@ -545,5 +545,38 @@ TEST(Kernels, MatMulManyEqualsMatMul) {
   }
 }
 
+// Attention kernels vs their scalar twins (index-order sums): the same products, summed in another
+// order, so within 2 d u sum|q k| (scores) and 2 S u sum|p v| (weighted sums), as for Dot.
+TEST(Kernels, AttentionMatchesScalarTwin) {
+  std::mt19937 rng(41);
+  for (auto [nq, d, S] : {std::tuple<int64_t, int64_t, int64_t>{6, 128, 37}, {1, 576, 5}, {7, 64, 100}, {3, 20, 9}}) {
+    const int64_t ks = d + 16;  // rows of a wider cache (other KV heads beside)
+    auto q = RandomX(nq, d, rng), k = RandomX(S, ks, rng), p = RandomX(nq, S, rng);
+    std::vector<float> ref_s(static_cast<size_t>(nq * S)), ref_o(static_cast<size_t>(nq * d));
+    const Isa prev = SetIsaCap(Isa::kScalar);
+    AttnScores(q.data(), nq, d, k.data(), ks, S, d, 0.125f, ref_s.data(), S);
+    AttnWeightedSum(p.data(), S, nq, k.data(), ks, S, d, ref_o.data(), d);
+    for (Isa isa : SimdIsas()) {
+      SetIsaCap(isa);
+      std::vector<float> sc(ref_s.size(), -1.f), o(ref_o.size(), -1.f);
+      AttnScores(q.data(), nq, d, k.data(), ks, S, d, 0.125f, sc.data(), S);
+      AttnWeightedSum(p.data(), S, nq, k.data(), ks, S, d, o.data(), d);
+      for (int64_t i = 0; i < nq; ++i) {
+        for (int64_t s = 0; s < S; ++s) {
+          double b = 0;
+          for (int64_t c = 0; c < d; ++c) b += std::fabs(q[i * d + c] * k[s * ks + c]) * 0.125;
+          ASSERT_LE(std::fabs(sc[i * S + s] - ref_s[i * S + s]), 2.0 * d * kU * b + 1e-30) << IsaName(isa) << " score " << i << "," << s;
+        }
+        for (int64_t c = 0; c < d; ++c) {
+          double b = 0;
+          for (int64_t s = 0; s < S; ++s) b += std::fabs(p[i * S + s] * k[s * ks + c]);
+          ASSERT_LE(std::fabs(o[i * d + c] - ref_o[i * d + c]), 2.0 * S * kU * b + 1e-30) << IsaName(isa) << " out " << i << "," << c;
+        }
+      }
+    }
+    SetIsaCap(prev);
+  }
+}
+
 }  // namespace
 }  // namespace qs
