@@ -16,6 +16,7 @@
 
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -795,6 +796,56 @@ void AttnWsumF(const float* p, int64_t ps, int64_t nq, const float* v, int64_t v
       for (int64_t s = 0; s < S; ++s) r += p[i * ps + s] * v[s * vs + c];
       out[i * os + c] = r;
     }
+}
+
+// ---- element-wise ops with the vector exp (simd.h V::Exp) -----------------------------------
+template <class V>
+void SoftmaxF(float* x, int64_t n) {
+  using F = typename V::F;
+  int64_t i = 0;
+  float m = -INFINITY;
+  if (n >= V::N) {
+    F mv = V::Load(x);
+    for (i = V::N; i + V::N <= n; i += V::N) mv = V::Max(mv, V::Load(x + i));
+    m = V::ReduceMax(mv);
+  }
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  const F neg_m = V::Set1(-m);
+  F sv = V::Zero();
+  for (i = 0; i + V::N <= n; i += V::N) {
+    const F e = V::Exp(V::Add(V::Load(x + i), neg_m));
+    V::Store(x + i, e);
+    sv = V::Add(sv, e);
+  }
+  float s = V::Reduce(sv);
+  if (i < n) {  // tail through one padded vector (exp of -inf lanes is 0)
+    alignas(64) float t[V::N];
+    for (int k = 0; k < V::N; ++k) t[k] = i + k < n ? x[i + k] - m : -INFINITY;
+    V::Store(t, V::Exp(V::Load(t)));
+    for (int64_t k = 0; i + k < n; ++k) x[i + k] = t[k], s += t[k];
+  }
+  const F inv = V::Set1(1.0f / s);
+  for (i = 0; i + V::N <= n; i += V::N) V::Store(x + i, V::Mul(V::Load(x + i), inv));
+  for (; i < n; ++i) x[i] *= 1.0f / s;
+}
+
+// out = g / (1 + e^-g) * u, the scalar twin's formula.
+template <class V>
+void SwiGluF(const float* g, const float* u, int64_t n, float* out) {
+  using F = typename V::F;
+  const F one = V::Set1(1.f), neg = V::Set1(-1.f);
+  int64_t i = 0;
+  for (; i + V::N <= n; i += V::N) {
+    const F gv = V::Load(g + i);
+    V::Store(out + i, V::Mul(V::Div(gv, V::Add(one, V::Exp(V::Mul(gv, neg)))), V::Load(u + i)));
+  }
+  if (i < n) {
+    alignas(64) float tg[V::N] = {}, tu[V::N] = {};
+    for (int64_t k = 0; i + k < n; ++k) tg[k] = g[i + k], tu[k] = u[i + k];
+    const F gv = V::Load(tg);
+    V::Store(tg, V::Mul(V::Div(gv, V::Add(one, V::Exp(V::Mul(gv, neg)))), V::Load(tu)));
+    for (int64_t k = 0; i + k < n; ++k) out[i + k] = tg[k];
+  }
 }
 
 template <class V>

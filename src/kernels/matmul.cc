@@ -1,5 +1,6 @@
 #include "kernels/matmul.h"
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -219,6 +220,30 @@ void AttnWeightedSum(const float* p, int64_t ps, int64_t nq, const float* v, int
       for (int64_t c = 0; c < d; ++c) o[c] += a * vr[c];
     }
   }
+}
+
+void SoftmaxKernel(float* x, int64_t n) {
+  if (const kern::KernelTable* t = KernelsFor(ActiveIsa())) {
+    t->softmax(x, n);
+    return;
+  }
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  float s = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - m);
+    s += x[i];
+  }
+  float inv = 1.0f / s;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void SwiGluKernel(const float* g, const float* u, int64_t n, float* out) {
+  if (const kern::KernelTable* t = KernelsFor(ActiveIsa())) {
+    t->swiglu(g, u, n, out);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
 void AxpyKernel(float a, const float* x, float* y, int64_t n) {

@@ -14,7 +14,9 @@ void RmsNorm(const float* x, const float* w, int64_t n, double eps, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * inv * w[i];
 }
 
-void Softmax(float* x, int64_t n) {
+void Softmax(float* x, int64_t n) { SoftmaxKernel(x, n); }
+
+void SoftmaxPrecise(float* x, int64_t n) {
   float m = -INFINITY;
   for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
   float s = 0.f;
@@ -28,9 +30,7 @@ void Softmax(float* x, int64_t n) {
 
 float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
-void SwiGlu(const float* g, const float* u, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-}
+void SwiGlu(const float* g, const float* u, int64_t n, float* out) { SwiGluKernel(g, u, n, out); }
 
 void Axpy(float a, const float* x, float* y, int64_t n) { AxpyKernel(a, x, y, n); }
 
