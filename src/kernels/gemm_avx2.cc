@@ -4,7 +4,7 @@
 namespace qs::kern {
 
 const KernelTable* Avx2Kernels() {
-  static const KernelTable t = {"avx2", &MatMulRows<VecAvx2>, &DotF<VecAvx2>, &DecodeRowAny<VecAvx2>, &AxpyF<VecAvx2>, &QuantizeQ8};
+  static const KernelTable t = {"avx2", &MatMulRows<VecAvx2>, &DotF<VecAvx2>, &DecodeRowAny<VecAvx2>, &AxpyF<VecAvx2>, &QuantizeQ8, nullptr};
   return &t;
 }
 
