@@ -3,5 +3,5 @@
 
 namespace qs::kern {
 const KernelTable* Avx2Kernels() { return nullptr; }
-const KernelTable* Avx512Kernels(bool) { return nullptr; }
+const KernelTable* Avx512Kernels(bool, bool) { return nullptr; }
 }  // namespace qs::kern

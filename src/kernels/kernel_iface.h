@@ -44,14 +44,20 @@ struct XDesc {
   // (same layout as qx), for vpdpbusd's u8 x s8 form (gemm_impl.h TileI8). Null: no int8 prefill.
   const uint8_t* qxu = nullptr;
   int64_t qx_stride = 0, dx_stride = 0;
+  // Prefill (T >= kDequantMinT) with kF16 weights on a kernel table with round_bf16: the
+  // activations rounded to bf16 once per MatMul call (round_bf16), xbf_stride uint16 per token,
+  // the odd column count padded with one zero (gemm_bf16.h). Null: fp32 activations (x).
+  const uint16_t* xbf = nullptr;
+  int64_t xbf_stride = 0;
 };
 
 inline constexpr int64_t kDequantMinT = 4;
 inline constexpr int64_t kScratchFloats = 32 * 1024;  // 128 KiB of widened rows: stays in L2
 // Scratch for matmul_rows: the int8 repack needs 2 groups of 16 rows at up to 48 bytes per 32
-// weights (12 cols floats) and wants ~256 KiB; the fp32 widening >= 8 rows (8 cols floats).
+// weights (12 cols floats) and wants ~256 KiB; the fp32 widening >= 8 rows (8 cols floats); the
+// bf16 repack 2 groups of 16 rows at 2 bytes per weight, columns padded to 32 (gemm_bf16.h).
 inline int64_t KernelScratchFloats(int64_t cols) {
-  const int64_t need = 16 * cols;
+  const int64_t need = 16 * ((cols + 31) / 32 * 32);
   return need > 64 * 1024 ? need : 64 * 1024;
 }
 
@@ -62,6 +68,8 @@ struct KernelTable {
   // int formats with T >= kDequantMinT prepare blocks of rows: with x.qxu (and x.sx) set they are
   // repacked for the int8 prefill tile, otherwise widened to fp32 to multiply the fp32
   // activations; without scratch they use the int8 activations (x.qx) with the decode tile.
+  // kF16 with x.xbf (bf16 tables only) repacks blocks of rows to bf16 there likewise; without
+  // x.xbf or scratch it multiplies the fp32 activations.
   void (*matmul_rows)(const WDesc& w, const XDesc& x, float* y, int64_t y_stride, int64_t r0, int64_t r1,
                       float* scratch, int64_t scratch_n);
   float (*dot)(const float* a, const float* b, int64_t n);
@@ -78,9 +86,14 @@ struct KernelTable {
                     float* out, int64_t os);
   void (*softmax)(float* x, int64_t n);                                   // kernels/ops.h Softmax
   void (*swiglu)(const float* g, const float* u, int64_t n, float* out);  // kernels/ops.h SwiGlu
+  // Only on AVX512-BF16 tables (null elsewhere): x[0..n) rounded to bf16 as vcvtne2ps2bf16 does
+  // (nearest even; subnormals to signed zero) into out[0..n + n % 2), an odd n padded with +0.
+  // With it, matmul_rows runs kF16 prefill on XDesc::xbf (gemm_bf16.h).
+  void (*round_bf16)(const float* x, int64_t n, uint16_t* out);
 };
 
 const KernelTable* Avx2Kernels();
-const KernelTable* Avx512Kernels(bool vnni);
+// bf16: the table that also runs F16-weight prefill with vdpbf16ps (needs AVX512-BF16).
+const KernelTable* Avx512Kernels(bool vnni, bool bf16);
 
 }  // namespace qs::kern

@@ -1,10 +1,12 @@
 #include "kernels/matmul.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
-
-#include <algorithm>
 
 #include "base/cpu.h"
 #include "base/status.h"
@@ -133,9 +135,30 @@ void MatMulScalar(const WeightMatrix& w, const float* x, int64_t x_stride, int64
   }
 }
 
+// The F16 prefill policy when QIUSUO_F16_PREFILL is unset. Off: the bf16 path moves logits beyond
+// the F16 golden bar of 1e-2 (dense golden F16: max |dlogit| 0.021-0.084 against 1e-6-6.7e-3 on
+// the fp32 path; the DeepSeek tiny MoE goldens converted to F16: 0.07-2.3, routing flips), so
+// it is opt-in until that trade (~2x F16 prefill) is decided; docs/PERFORMANCE.md has the numbers.
+constexpr bool kF16PrefillBf16Default = false;
+
+// QIUSUO_F16_PREFILL=fp32|bf16, read once.
+bool F16PrefillEnv() {
+  const char* e = std::getenv("QIUSUO_F16_PREFILL");
+  if (e == nullptr || *e == 0) return kF16PrefillBf16Default;
+  if (std::strcmp(e, "bf16") == 0) return true;
+  if (std::strcmp(e, "fp32") == 0) return false;
+  std::fprintf(stderr, "qiusuo: ignoring QIUSUO_F16_PREFILL=%s (expected fp32 or bf16)\n", e);
+  return kF16PrefillBf16Default;
+}
+
+std::atomic<bool>& F16PrefillSlot() {
+  static std::atomic<bool> slot{F16PrefillEnv()};
+  return slot;
+}
+
 const kern::KernelTable* KernelsFor(Isa isa) {
   switch (isa) {
-    case Isa::kAvx512: return kern::Avx512Kernels(Cpu().avx512vnni);
+    case Isa::kAvx512: return kern::Avx512Kernels(Cpu().avx512vnni, Cpu().avx512bf16 && F16PrefillBf16());
     case Isa::kAvx2: return kern::Avx2Kernels();
     default: return nullptr;
   }
@@ -184,6 +207,10 @@ T* Scratch(std::vector<T>& v, size_t n) {
 }
 
 }  // namespace
+
+bool F16PrefillBf16() { return F16PrefillSlot().load(std::memory_order_relaxed); }
+
+bool SetF16PrefillBf16(bool on) { return F16PrefillSlot().exchange(on); }
 
 const char* KernelName() {
   const kern::KernelTable* k = KernelsFor(ActiveIsa());
@@ -262,7 +289,7 @@ namespace {
 struct JobPlan {
   kern::WDesc d;
   kern::XDesc xd;
-  bool direct = false, widen = false, quant = false, qu = false, isx = false;
+  bool direct = false, widen = false, quant = false, qu = false, isx = false, bf16 = false;
   int64_t u0 = 0, units = 0;  // this job's 16-row units in the combined range
   size_t owner = 0;           // the job whose quantized activations this one reads
 };
@@ -271,6 +298,7 @@ struct ActBuf {
   std::vector<uint8_t> qu;
   std::vector<float> d, s;
   std::vector<int32_t> is;
+  std::vector<uint16_t> bf;  // activations rounded to bf16 (F16 prefill on AVX512-BF16)
 };
 constexpr int64_t kRowUnit = 16;  // rows per work unit: whole packed groups (16 / 8 lanes)
 
@@ -343,7 +371,11 @@ void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool) {
     p.quant = is_int;
     p.qu = is_int && j.T >= kern::kDequantMinT && !packed;
     p.isx = packed;
-    p.widen = p.qu;
+    // F16 prefill on an AVX512-BF16 table (k->round_bf16, see F16PrefillBf16): activations
+    // rounded to bf16 once per job for gemm_bf16.h's vdpbf16ps tile. BF16/F32/FP8 weights keep
+    // fp32 activations (e.g. the DeepSeek checkpoints' 1e-4 golden bar).
+    p.bf16 = p.direct && p.d.fmt == kern::WFmt::kF16 && j.T >= kern::kDequantMinT && k->round_bf16 != nullptr;
+    p.widen = p.qu || p.bf16;
     p.owner = static_cast<size_t>(i);
     if (p.quant)  // jobs reading the same activations quantize them once
       for (int64_t o = 0; o < i; ++o) {
@@ -400,6 +432,22 @@ void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool) {
     p.xd.qxu = p.qu ? o.qxu : nullptr;
     p.xd.qx_stride = o.qx_stride;
     p.xd.dx_stride = o.dx_stride;
+  }
+  for (int64_t i = 0; i < n_jobs; ++i) {
+    JobPlan& p = plans[i];
+    if (!p.bf16) continue;
+    const MatMulJob& j = jobs[i];
+    if (bufs.size() <= nbuf) bufs.resize(nbuf + 1);
+    ActBuf& a = bufs[nbuf++];
+    const int64_t cols = j.w->cols, bs = cols + (cols & 1);  // whole pairs (round_bf16 pads with +0)
+    uint16_t* xb = Scratch(a.bf, static_cast<size_t>(j.T * bs));
+    auto round = [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) k->round_bf16(j.x + t * j.x_stride, cols, xb + t * bs);
+    };
+    if (pool) pool->ParallelFor(j.T, round);
+    else round(0, j.T, 0);
+    p.xd.xbf = xb;
+    p.xd.xbf_stride = bs;
   }
   for (int64_t i = 0; i < n_jobs; ++i)  // an owner that made q_x + 128 only for its sharers
     if (plans[i].quant && plans[i].owner == static_cast<size_t>(i) && !plans[i].widen) plans[i].xd.qxu = nullptr;

@@ -1,7 +1,8 @@
 // One MatMul for every weight format. A WeightMatrix is a view of a [rows, cols] row-major
-// weight as stored in the file (F32/F16/BF16, FP8-e4m3 with 128x128 block scales, and later the
-// ggml block formats); activations are always fp32. Rows are widened to fp32 on the fly, so the
-// weights stay in their stored dtype in memory (mmapped) and no converted copy is ever made.
+// weight as stored in the file (F32/F16/BF16, FP8-e4m3 with 128x128 block scales, and the ggml
+// block formats); activations are given in fp32 (the end of this file says which paths round
+// them). Rows are converted on the fly (or a cache-sized block at a time), so the weights stay in
+// their stored dtype in memory (mmapped) and no converted copy is ever kept.
 #pragma once
 
 #include <cstdint>
@@ -80,13 +81,24 @@ void SwiGluKernel(const float* g, const float* u, int64_t n, float* out);
 // y += a * x (SIMD per the active ISA).
 void AxpyKernel(float a, const float* x, float* y, int64_t n);
 
-// The kernel set MatMul/Dot use now: "scalar", "avx2", "avx512" or "avx512-vnni" (from CPUID,
-// capped by QIUSUO_ISA / SetIsaCap in base/cpu.h).
+// The kernel set MatMul/Dot use now: "scalar", "avx2", "avx512" or "avx512-vnni", with "-bf16"
+// appended where F16 prefill runs on bf16 (from CPUID, capped by QIUSUO_ISA / SetIsaCap in
+// base/cpu.h, and F16PrefillBf16 below).
 const char* KernelName();
 
-// Activations: F32/F16/BF16/FP8 weights (and the ggml formats without a direct kernel, which
-// are widened to fp32 a block of rows at a time) always multiply fp32 activations. Q8_0, Q4_0,
-// Q4_K, Q5_K and Q6_K weights on the SIMD paths multiply activations quantized to int8 per 32
-// values (fp32 scale), as llama.cpp does; the scalar path (QIUSUO_ISA=scalar) stays fp32.
+// Whether F16-weight prefill (T >= 4) may use AVX512-BF16 (where the CPU has it and the ISA level
+// is avx512): weights and activations rounded to bf16, products accumulated in fp32, ~2x the
+// multiply-add rate of the fp32 path (kernels/gemm_bf16.h). QIUSUO_F16_PREFILL=bf16 turns it on,
+// =fp32 keeps the fp32-activation path (read once; the default, unset, is in matmul.cc).
+bool F16PrefillBf16();
+// Sets it for this process (tests run both paths); returns the previous setting.
+bool SetF16PrefillBf16(bool on);
+
+// Activations: F32/BF16/FP8 weights (and the ggml formats without a direct kernel, which are
+// widened to fp32 a block of rows at a time) always multiply fp32 activations, and so do F16
+// weights in decode (T < 4) and on CPUs without AVX512-BF16. F16 prefill on AVX512-BF16 rounds
+// activations and weights to bf16 (see F16PrefillBf16, kernels/gemm_bf16.h). Q8_0, Q4_0, Q4_K,
+// Q5_K and Q6_K weights on the SIMD paths multiply activations quantized to int8 per 32 values
+// (fp32 scale), as llama.cpp does; the scalar path (QIUSUO_ISA=scalar) stays fp32.
 
 }  // namespace qs

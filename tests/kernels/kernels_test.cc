@@ -1,5 +1,6 @@
 // Every SIMD path the machine has (AVX2, AVX-512, AVX-512 VNNI) against the scalar twin, for every
-// weight format, with decode (T = 1) and prefill tiles (T = 2..7, odd row counts and column tails).
+// weight format, with decode (T = 1) and prefill tiles (T = 2..7, odd row counts and column tails);
+// the AVX512-BF16 F16 prefill against its own bf16 twin (Bf16Prefill, bounds there).
 //
 // Tolerances, derived from the formats:
 //  * fp32-activation paths (F32/F16/BF16/FP8 and the formats widened to fp32): SIMD and scalar
@@ -137,12 +138,21 @@ std::vector<Isa> SimdIsas() {
   return v;
 }
 
+// Sets the F16 prefill policy (matmul.h F16PrefillBf16) for a scope, restored on any exit.
+struct F16PrefillScope {
+  explicit F16PrefillScope(bool on) : prev(SetF16PrefillBf16(on)) {}
+  ~F16PrefillScope() { SetF16PrefillBf16(prev); }
+  bool prev;
+};
+
 class FloatFormats : public ::testing::TestWithParam<std::string> {};
 
-// fp32-activation formats (and the formats widened to fp32) vs the scalar twin.
+// fp32-activation formats (and the formats widened to fp32) vs the scalar twin. F16 prefill
+// is pinned to its fp32 path (QIUSUO_F16_PREFILL=fp32); its bf16 path is tested below.
 TEST_P(FloatFormats, MatchScalarTwin) {
   std::mt19937 rng(7);
   ThreadPool pool(2);
+  F16PrefillScope fp32_prefill(false);
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 200}, {64, 256}, {130, 512}}) {
     const bool ggml = GetParam().rfind("q", 0) == 0;
     if (ggml && cols % 256 != 0) continue;  // K-quants need whole 256-blocks
@@ -176,8 +186,8 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
   std::vector<const kern::KernelTable*> tables;
   if (Cpu().max_isa >= Isa::kAvx2) tables.push_back(kern::Avx2Kernels());
   if (Cpu().max_isa >= Isa::kAvx512) {
-    tables.push_back(kern::Avx512Kernels(false));
-    if (Cpu().avx512vnni) tables.push_back(kern::Avx512Kernels(true));
+    tables.push_back(kern::Avx512Kernels(false, false));
+    if (Cpu().avx512vnni) tables.push_back(kern::Avx512Kernels(true, false));
   }
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {64, 256}, {131, 1024}}) {
     const std::string& f = GetParam();
@@ -405,7 +415,7 @@ TEST(Kernels, PackedMatMul) {
 TEST(Kernels, QuantizeQ8MatchesRef) {
   std::vector<const kern::KernelTable*> tables;
   if (Cpu().max_isa >= Isa::kAvx2) tables.push_back(kern::Avx2Kernels());
-  if (Cpu().max_isa >= Isa::kAvx512) tables.push_back(kern::Avx512Kernels(Cpu().avx512vnni));
+  if (Cpu().max_isa >= Isa::kAvx512) tables.push_back(kern::Avx512Kernels(Cpu().avx512vnni, false));
   std::mt19937 rng(5);
   const int64_t n = 32 * 64;
   std::vector<float> x(static_cast<size_t>(n));
@@ -438,6 +448,194 @@ TEST(Kernels, QuantizeQ8MatchesRef) {
     for (int64_t b = 0; b < n / 32; ++b) {
       ASSERT_EQ(std::memcmp(&d0[b], &d1[b], 4), 0) << k->name << " block " << b;
       ASSERT_EQ(std::memcmp(&s0[b], &s1[b], 4), 0) << k->name << " block " << b;
+    }
+  }
+}
+
+// ---- F16 prefill on AVX512-BF16 (gemm_bf16.h) ----
+// The kernel rounds F16 weights (exact in fp32) and fp32 activations to bf16 as vcvtne2ps2bf16
+// does, multiplies exactly (bf16 x bf16 fits fp32) and accumulates in fp32. Bounds:
+//  * vs the twin below (same rounded operands, products and sum in double): only the fp32
+//    accumulation of the n products differs, |y - twin| <= n u sum|w' x'| (Higham 4.2, as above).
+//  * vs the exact product of the F16 weights and fp32 activations: bf16 keeps 8 significant bits,
+//    so each rounding moves an operand by at most u' = 2^-8 of itself (normal range), and
+//    |w' x' - w x| <= (2 u' + u'^2) |w x|, plus the accumulation term, with
+//    sum|w' x'| <= (1 + 2 u' + u'^2) sum|w x|.
+
+// vcvtne2ps2bf16 on one value: nearest even, subnormal inputs to signed zero (DAZ), NaN quiet.
+uint16_t Bf16Hw(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7F800000) == 0 && (u & 0x7FFFFF) != 0) return static_cast<uint16_t>((u >> 16) & 0x8000);
+  return F32ToBf16(f);
+}
+
+const kern::KernelTable* Bf16Table() {
+  if (Cpu().max_isa < Isa::kAvx512 || !Cpu().avx512bf16) return nullptr;
+  return kern::Avx512Kernels(Cpu().avx512vnni, true);
+}
+
+#define QS_REQUIRE_BF16()                                                                  \
+  if (Bf16Table() == nullptr) GTEST_SKIP() << "CPU lacks AVX512-BF16: the bf16 F16 prefill is not built in"
+
+TEST(Bf16Prefill, RoundBf16MatchesInstructionSemantics) {
+  QS_REQUIRE_BF16();
+  const kern::KernelTable* k = Bf16Table();
+  ASSERT_NE(k->round_bf16, nullptr);
+  EXPECT_EQ(kern::Avx512Kernels(Cpu().avx512vnni, false)->round_bf16, nullptr);
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(100);
+  for (auto& v : x) v = nd(rng);
+  auto bits = [](uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; };
+  x[0] = bits(0x3F808000);  // tie, even below: rounds down
+  x[1] = bits(0x3F818000);  // tie, odd below: rounds up
+  x[2] = bits(0x00000001);  // smallest subnormal -> +0
+  x[3] = bits(0x807FFFFF);  // largest negative subnormal -> -0
+  x[4] = bits(0x7F7FFFFF);  // FLT_MAX rounds to +inf
+  x[5] = bits(0x7FC00001);  // quiet NaN
+  x[6] = bits(0xFF800000);  // -inf
+  x[7] = -0.f;
+  x[8] = bits(0x00800000);  // smallest normal, kept
+  for (int64_t n : {1, 2, 9, 31, 32, 33, 64, 100}) {
+    std::vector<uint16_t> out(static_cast<size_t>(n + 2), 0xAAAA);
+    k->round_bf16(x.data(), n, out.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const uint16_t want = Bf16Hw(x[i]);
+      if ((want & 0x7F80) == 0x7F80 && (want & 0x7F)) {  // NaN: any quiet NaN with its sign
+        ASSERT_EQ(out[i] & 0xFFC0, want & 0xFFC0) << "n=" << n << " i=" << i;
+      } else {
+        ASSERT_EQ(out[i], want) << "n=" << n << " i=" << i << " x=" << x[i];
+      }
+    }
+    if (n % 2) EXPECT_EQ(out[n], 0) << "odd n is padded with +0";
+    EXPECT_EQ(out[n + n % 2], 0xAAAA) << "nothing written past the padded pair";
+  }
+}
+
+struct Bf16Ref {
+  std::vector<double> twin, exact, abs_rounded, abs_exact;
+};
+
+// Twin (bf16-rounded operands, double sums) and exact (F16 weights x fp32 activations) results.
+Bf16Ref Bf16Reference(const WeightMatrix& w, const std::vector<float>& x, int64_t T) {
+  const int64_t rows = w.rows, cols = w.cols;
+  Bf16Ref o;
+  for (auto* v : {&o.twin, &o.exact, &o.abs_rounded, &o.abs_exact}) v->assign(static_cast<size_t>(T * rows), 0.0);
+  std::vector<float> row(static_cast<size_t>(cols));
+  std::vector<double> xr(x.size());
+  for (size_t i = 0; i < x.size(); ++i) xr[i] = Bf16ToF32(Bf16Hw(x[i]));
+  for (int64_t r = 0; r < rows; ++r) {
+    DecodeRow(w, r, row.data());
+    for (int64_t t = 0; t < T; ++t) {
+      double s = 0, e = 0, a = 0, b = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double wr = Bf16ToF32(Bf16Hw(row[c])), xv = x[t * cols + c];
+        s += wr * xr[t * cols + c];
+        a += std::fabs(wr * xr[t * cols + c]);
+        e += static_cast<double>(row[c]) * xv;
+        b += std::fabs(static_cast<double>(row[c]) * xv);
+      }
+      const size_t i = static_cast<size_t>(t * rows + r);
+      o.twin[i] = s, o.exact[i] = e, o.abs_rounded[i] = a, o.abs_exact[i] = b;
+    }
+  }
+  return o;
+}
+
+void ExpectBf16Bounds(const std::vector<float>& y, const Bf16Ref& ref, int64_t cols, const std::string& what) {
+  for (size_t i = 0; i < y.size(); ++i) {
+    ASSERT_LE(std::fabs(y[i] - ref.twin[i]), cols * kU * ref.abs_rounded[i] + 1e-30) << what << " i=" << i;
+    constexpr double kR = 2.0 / 256 + 1.0 / 65536;  // 2 u' + u'^2, u' = 2^-8
+    const double b = kR * ref.abs_exact[i] + cols * kU * (1 + kR) * ref.abs_exact[i];
+    ASSERT_LE(std::fabs(y[i] - ref.exact[i]), b + 1e-30) << what << " (vs exact) i=" << i;
+  }
+}
+
+// The kernel table directly: odd shapes (rows not a multiple of 16, odd columns, columns not a
+// multiple of 32), token counts around the tile widths, scratch for exactly two groups (several
+// repacked blocks) and the full size, and a row range inside the matrix.
+TEST(Bf16Prefill, KernelMatchesTwinAndExactBound) {
+  QS_REQUIRE_BF16();
+  const kern::KernelTable* k = Bf16Table();
+  std::mt19937 rng(13);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 201}, {16, 32}, {50, 1}, {33, 77}, {130, 512}, {64, 1000}}) {
+    Case c = MakeWeight("f16", rows, cols, rng);
+    kern::WDesc d;
+    d.fmt = kern::WFmt::kF16;
+    d.rows = rows;
+    d.cols = cols;
+    d.data = c.w.data;
+    d.row_stride = c.w.row_stride;
+    for (int64_t T : {4, 5, 13, 64}) {
+      auto x = RandomX(T, cols, rng);
+      const Bf16Ref ref = Bf16Reference(c.w, x, T);
+      const int64_t bs = cols + cols % 2;
+      std::vector<uint16_t> xb(static_cast<size_t>(T * bs));
+      for (int64_t t = 0; t < T; ++t) k->round_bf16(&x[t * cols], cols, &xb[t * bs]);
+      kern::XDesc xd;
+      xd.x = x.data();
+      xd.x_stride = cols;
+      xd.T = T;
+      xd.xbf = xb.data();
+      xd.xbf_stride = bs;
+      const int64_t two_groups = 2 * 16 * ((cols + 31) / 32 * 32) * 2 / 4;
+      for (int64_t sn : {two_groups, kern::KernelScratchFloats(cols)}) {
+        std::vector<float> scratch(static_cast<size_t>(sn));
+        std::vector<float> y(static_cast<size_t>(T * rows), -1.f);
+        k->matmul_rows(d, xd, y.data(), rows, 0, rows, scratch.data(), sn);
+        std::string what = "rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) + " T=" + std::to_string(T) +
+                           " scratch=" + std::to_string(sn);
+        ExpectBf16Bounds(y, ref, cols, what);
+        std::vector<float> y2(y.size(), -1.f);
+        const int64_t r0 = rows > 5 ? 3 : 0, r1 = rows > 5 ? rows - 2 : rows;
+        k->matmul_rows(d, xd, y2.data(), rows, r0, r1, scratch.data(), sn);
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t r = 0; r < rows; ++r) {
+            const size_t i = static_cast<size_t>(t * rows + r);
+            if (r < r0 || r >= r1) ASSERT_EQ(y2[i], -1.f) << "row " << r << " written outside [r0, r1) " << what;
+            else ASSERT_EQ(y2[i], y[i]) << "row range " << what;
+          }
+      }
+    }
+  }
+}
+
+// Through MatMul: with the bf16 policy on, AVX-512 prefill (T >= 4) takes the bf16 path (twin
+// bounds); decode (T < 4), QIUSUO_ISA=avx2 and the policy off keep the exact fp32 path (the fp32
+// summation-order bound of FloatFormats).
+TEST(Bf16Prefill, MatMulPolicy) {
+  QS_REQUIRE_BF16();
+  std::mt19937 rng(17);
+  ThreadPool pool(2);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 201}, {300, 1536}}) {
+    Case c = MakeWeight("f16", rows, cols, rng);
+    for (int64_t T : {1, 3, 4, 13, 64}) {
+      auto x = RandomX(T, cols, rng);
+      const Bf16Ref ref = Bf16Reference(c.w, x, T);
+      auto fp32_ref = RunMatMul(c.w, x, T, Isa::kScalar, nullptr);
+      auto bound = AbsDots(c.w, x, T);
+      auto expect_fp32 = [&](const std::vector<float>& y, const std::string& what) {
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_LE(std::fabs(y[i] - fp32_ref[i]), 2.0 * cols * kU * bound[i] + 1e-30) << what << " T=" << T << " i=" << i;
+      };
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        {
+          F16PrefillScope on(true);
+          const Isa prev = SetIsaCap(Isa::kAvx512);
+          EXPECT_NE(std::string(KernelName()).find("bf16"), std::string::npos) << KernelName();
+          SetIsaCap(prev);
+          auto y = RunMatMul(c.w, x, T, Isa::kAvx512, p);
+          if (T >= kern::kDequantMinT) ExpectBf16Bounds(y, ref, cols, "MatMul bf16 T=" + std::to_string(T));
+          else expect_fp32(y, "MatMul decode stays fp32");
+          expect_fp32(RunMatMul(c.w, x, T, Isa::kAvx2, p), "QIUSUO_ISA=avx2");
+        }
+        F16PrefillScope off(false);
+        const Isa prev = SetIsaCap(Isa::kAvx512);
+        EXPECT_EQ(std::string(KernelName()).find("bf16"), std::string::npos) << KernelName();
+        SetIsaCap(prev);
+        expect_fp32(RunMatMul(c.w, x, T, Isa::kAvx512, p), "QIUSUO_F16_PREFILL=fp32");
+      }
     }
   }
 }
