@@ -518,18 +518,7 @@ inline void TileI8(const uint8_t* pack, int64_t nb, const XDesc& x, int64_t r, i
       }
     }
   }
-  for (int g = 0; g < R; ++g)
-    for (int t = 0; t < NT; ++t) {
-      float* yt = y + (t0 + t) * ys + r + g * L;
-      const int64_t n = nvalid - g * L;
-      if (n >= L) {
-        V::Store(yt, acc[g][t]);
-      } else if (n > 0) {
-        alignas(64) float tmp[L];
-        V::Store(tmp, acc[g][t]);
-        for (int64_t k = 0; k < n; ++k) yt[k] = tmp[k];
-      }
-    }
+  StoreGroups<V, R, NT>(acc, y, ys, r, nvalid, t0);
 }
 
 template <class V, class Q, int R, int NT>
@@ -798,7 +787,28 @@ void AttnWsumF(const float* p, int64_t ps, int64_t nq, const float* v, int64_t v
     }
 }
 
-// ---- element-wise ops with the vector exp (simd.h V::Exp) -----------------------------------
+// ---- element-wise ops with a vector exp -----------------------------------------------------
+// e^x with Cephes expf's range reduction (x = n ln2 + r, ln2 in two parts) and degree-6
+// polynomial: relative error ~1 ulp; 0 below -87.34 (where 2^n leaves the normal range), finite
+// (~FLT_MAX) above 88.72.
+template <class V>
+inline typename V::F ExpV(typename V::F x) {
+  using F = typename V::F;
+  const F lo = V::Set1(-87.3365447504f);
+  const F xc = V::Min(V::Max(x, lo), V::Set1(88.7228391117f));
+  const F n = V::RoundNearest(V::Mul(xc, V::Set1(1.44269504089f)));
+  F r = V::Fma(n, V::Set1(-0.693359375f), xc);
+  r = V::Fma(n, V::Set1(2.12194440e-4f), r);
+  F p = V::Set1(1.9875691500e-4f);
+  p = V::Fma(p, r, V::Set1(1.3981999507e-3f));
+  p = V::Fma(p, r, V::Set1(8.3334519073e-3f));
+  p = V::Fma(p, r, V::Set1(4.1665795894e-2f));
+  p = V::Fma(p, r, V::Set1(1.6666665459e-1f));
+  p = V::Fma(p, r, V::Set1(5.0000001201e-1f));
+  p = V::Fma(p, V::Mul(r, r), V::Add(r, V::Set1(1.f)));
+  return V::ZeroWhereBelow(V::MulPow2(p, n), x, lo);
+}
+
 template <class V>
 void SoftmaxF(float* x, int64_t n) {
   using F = typename V::F;
@@ -813,7 +823,7 @@ void SoftmaxF(float* x, int64_t n) {
   const F neg_m = V::Set1(-m);
   F sv = V::Zero();
   for (i = 0; i + V::N <= n; i += V::N) {
-    const F e = V::Exp(V::Add(V::Load(x + i), neg_m));
+    const F e = ExpV<V>(V::Add(V::Load(x + i), neg_m));
     V::Store(x + i, e);
     sv = V::Add(sv, e);
   }
@@ -821,7 +831,7 @@ void SoftmaxF(float* x, int64_t n) {
   if (i < n) {  // tail through one padded vector (exp of -inf lanes is 0)
     alignas(64) float t[V::N];
     for (int k = 0; k < V::N; ++k) t[k] = i + k < n ? x[i + k] - m : -INFINITY;
-    V::Store(t, V::Exp(V::Load(t)));
+    V::Store(t, ExpV<V>(V::Load(t)));
     for (int64_t k = 0; i + k < n; ++k) x[i + k] = t[k], s += t[k];
   }
   const F inv = V::Set1(1.0f / s);
@@ -837,13 +847,13 @@ void SwiGluF(const float* g, const float* u, int64_t n, float* out) {
   int64_t i = 0;
   for (; i + V::N <= n; i += V::N) {
     const F gv = V::Load(g + i);
-    V::Store(out + i, V::Mul(V::Div(gv, V::Add(one, V::Exp(V::Mul(gv, neg)))), V::Load(u + i)));
+    V::Store(out + i, V::Mul(V::Div(gv, V::Add(one, ExpV<V>(V::Mul(gv, neg)))), V::Load(u + i)));
   }
   if (i < n) {
     alignas(64) float tg[V::N] = {}, tu[V::N] = {};
     for (int64_t k = 0; i + k < n; ++k) tg[k] = g[i + k], tu[k] = u[i + k];
     const F gv = V::Load(tg);
-    V::Store(tg, V::Mul(V::Div(gv, V::Add(one, V::Exp(V::Mul(gv, neg)))), V::Load(tu)));
+    V::Store(tg, V::Mul(V::Div(gv, V::Add(one, ExpV<V>(V::Mul(gv, neg)))), V::Load(tu)));
     for (int64_t k = 0; i + k < n; ++k) out[i + k] = tg[k];
   }
 }

@@ -34,6 +34,25 @@ inline typename V::I Nibbles4(typename V::I v, bool high) {
   }
 }
 
+// Stores R groups x NT tokens of one-lane-per-row sums (the int8, packed and bf16 tiles): rows
+// r + g * V::N + k for the nvalid rows that exist.
+template <class V, int R, int NT>
+inline void StoreGroups(const typename V::F (&acc)[R][NT], float* y, int64_t ys, int64_t r, int64_t nvalid, int64_t t0) {
+  constexpr int L = V::N;
+  for (int g = 0; g < R; ++g)
+    for (int t = 0; t < NT; ++t) {
+      float* yt = y + (t0 + t) * ys + r + g * L;
+      const int64_t n = nvalid - g * L;
+      if (n >= L) {
+        V::Store(yt, acc[g][t]);
+      } else if (n > 0) {
+        alignas(64) float tmp[L];
+        V::Store(tmp, acc[g][t]);
+        for (int64_t k = 0; k < n; ++k) yt[k] = tmp[k];
+      }
+    }
+}
+
 // Q4_0: 4 loads per block, each giving two chunks (low nibbles: elements 4j.., high: 16+4j..).
 struct PackedQ4_0 {
   static constexpr int kLoads = 4, kQBytes = 16, kOffset = 8;
@@ -107,18 +126,7 @@ inline void TilePacked(const uint8_t* pack, int64_t gbytes, int64_t nb, const XD
       for (int t = 0; t < NT; ++t) acc[g][t] = V::Fma(V::I32ToFv(isum[g][t]), V::Mul(dw, V::Set1(dx[t][b])), acc[g][t]);
     }
   }
-  for (int g = 0; g < R; ++g)
-    for (int t = 0; t < NT; ++t) {
-      float* yt = y + (t0 + t) * ys + r + g * L;
-      const int64_t n = nvalid - g * L;
-      if (n >= L) {
-        V::Store(yt, acc[g][t]);
-      } else if (n > 0) {
-        alignas(64) float tmp[L];
-        V::Store(tmp, acc[g][t]);
-        for (int64_t k = 0; k < n; ++k) yt[k] = tmp[k];
-      }
-    }
+  StoreGroups<V, R, NT>(acc, y, ys, r, nvalid, t0);
 }
 
 template <class V, class PF, int R, int NT>

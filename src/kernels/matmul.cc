@@ -13,6 +13,7 @@
 #include "base/thread_pool.h"
 #include "quant/fp16.h"
 #include "kernels/kernel_iface.h"
+#include "kernels/ops.h"
 #include "kernels/pack.h"
 #include "kernels/ref/q8_ref.h"
 #include "quant/quant.h"
@@ -254,15 +255,7 @@ void SoftmaxKernel(float* x, int64_t n) {
     t->softmax(x, n);
     return;
   }
-  float m = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
-  float s = 0.f;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - m);
-    s += x[i];
-  }
-  float inv = 1.0f / s;
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  SoftmaxPrecise(x, n);  // the scalar twin: libm's expf in index order
 }
 
 void SwiGluKernel(const float* g, const float* u, int64_t n, float* out) {

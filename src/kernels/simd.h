@@ -88,25 +88,15 @@ struct VecAvx2 {
     return _mm_cvtss_f32(m);
   }
   static F Div(F a, F b) { return _mm256_div_ps(a, b); }
-  // e^x, Cephes expf's reduction and polynomial (relative error ~1 ulp); 0 below -87.34 (where
-  // 2^n leaves the normal range), FLT_MAX-ish above 88.72.
-  static F Exp(F x) {
-    const F lo = _mm256_set1_ps(-87.3365447504f);
-    const F zero_mask = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.7228391117f));
-    const F n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504089f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    F r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    F p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+  // For the vector exp (gemm_impl.h ExpV): nearest integer, p * 2^n for integral n in
+  // [-126, 127] (exponent bits), and v where x >= lo, else 0.
+  static F Min(F a, F b) { return _mm256_min_ps(a, b); }
+  static F RoundNearest(F v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F MulPow2(F p, F n) {
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(zero_mask, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
   }
+  static F ZeroWhereBelow(F v, F x, F lo) { return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), v); }
 };
 #endif
 
@@ -178,23 +168,10 @@ struct VecAvx512 {
   static F Max(F a, F b) { return _mm512_max_ps(a, b); }
   static float ReduceMax(F v) { return _mm512_reduce_max_ps(v); }
   static F Div(F a, F b) { return _mm512_div_ps(a, b); }
-  // e^x as VecAvx2::Exp (same reduction and polynomial, so the same values); scalef applies 2^n.
-  static F Exp(F x) {
-    const F lo = _mm512_set1_ps(-87.3365447504f);
-    const __mmask16 zero = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.7228391117f));
-    const F n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504089f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    F r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    F p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-    return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~zero), p, n);
-  }
+  static F Min(F a, F b) { return _mm512_min_ps(a, b); }
+  static F RoundNearest(F v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F MulPow2(F p, F n) { return _mm512_scalef_ps(p, n); }
+  static F ZeroWhereBelow(F v, F x, F lo) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ), v); }
 };
 #endif
 
