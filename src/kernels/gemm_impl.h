@@ -589,9 +589,12 @@ template <class V>
 void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1, float* scratch,
                 int64_t scratch_n) {
   if (CanRunPacked<V>(w, x)) {
-    if (w.fmt == WFmt::kQ4_0) RunPacked<V, PackedQ4_0>(w, x, y, ys, r0, r1);
-    else RunPacked<V, PackedQ8_0>(w, x, y, ys, r0, r1);
-    return;
+    switch (w.fmt) {
+      case WFmt::kQ4_0: RunPacked<V, PackedQ4_0>(w, x, y, ys, r0, r1); return;
+      case WFmt::kQ8_0: RunPacked<V, PackedQ8_0>(w, x, y, ys, r0, r1); return;
+      case WFmt::kF16: RunHalfPacked<V, false>(w, x, y, ys, r0, r1); return;
+      default: RunHalfPacked<V, true>(w, x, y, ys, r0, r1); return;
+    }
   }
   if (CanRunI8<V>(w, x, scratch_n)) {
     switch (w.fmt) {

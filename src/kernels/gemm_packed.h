@@ -152,8 +152,116 @@ inline void RunNtPacked(int64_t nt, const uint8_t* pack, int64_t gbytes, int64_t
 
 template <class V>
 inline bool CanRunPacked(const WDesc& w, const XDesc& x) {
-  return (w.fmt == WFmt::kQ4_0 || (w.fmt == WFmt::kQ8_0 && V::kVnni)) && w.packed != nullptr &&
-         w.packed_lanes == V::N && x.qx != nullptr && x.isx != nullptr && w.cols % 32 == 0;
+  if (w.packed == nullptr || w.packed_lanes != V::N) return false;
+  if (w.fmt == WFmt::kF16 || w.fmt == WFmt::kBF16) return x.x != nullptr;
+  return (w.fmt == WFmt::kQ4_0 || (w.fmt == WFmt::kQ8_0 && V::kVnni)) && x.qx != nullptr && x.isx != nullptr &&
+         w.cols % 32 == 0;
+}
+
+// ---- F16 / BF16 repacked as [cols][L] (kernels/pack.h): fp32 activations, as the unpacked path --
+// Per column c, one vector holds the L rows' weights (widened exactly), times the broadcast x[c]:
+// one fma updates L row sums, no horizontal sums. Decode (NT < 4) keeps K = 2 accumulators per
+// group (even / odd columns) so 2R fma chains hide the fma latency. Each row's sum is a sequence
+// of exact products accumulated in fp32, so it differs from the scalar twin only in order.
+#ifndef QS_HALF_PF
+#define QS_HALF_PF 1024
+#endif
+#ifndef QS_HALF_R
+#define QS_HALF_R 2
+#endif
+template <class V, bool kBf16>
+inline typename V::F LoadHalfVec(const uint16_t* p) {
+  if constexpr (kBf16) return V::LoadBf16(p);
+  else return V::LoadF16(p);
+}
+
+template <class V, bool kBf16, int R, int NT>
+inline void TileHalfPacked(const uint8_t* pack, int64_t gbytes, int64_t cols, const XDesc& x, int64_t r,
+                           int64_t nvalid, int64_t t0, float* y, int64_t ys) {
+  using F = typename V::F;
+  constexpr int L = V::N, K = NT < 4 ? 2 : 1;
+  F acc[R][NT][K];
+  for (int g = 0; g < R; ++g)
+    for (int t = 0; t < NT; ++t)
+      for (int k = 0; k < K; ++k) acc[g][t][k] = V::Zero();
+  const uint16_t* w[R];
+  for (int g = 0; g < R; ++g) w[g] = reinterpret_cast<const uint16_t*>(pack + g * gbytes);
+  const float* xs[NT];
+  for (int t = 0; t < NT; ++t) xs[t] = x.x + (t0 + t) * x.x_stride;
+  int64_t c = 0;
+  for (; c + K <= cols; c += K) {
+    if constexpr (NT < 4) {  // decode: one stream per group, prefetched ~2 KiB ahead
+      if ((c * L * 2) % 64 == 0)
+        for (int g = 0; g < R; ++g) _mm_prefetch(reinterpret_cast<const char*>(w[g] + c * L + QS_HALF_PF), _MM_HINT_T0);
+    }
+    for (int k = 0; k < K; ++k) {
+      F wv[R];
+      for (int g = 0; g < R; ++g) wv[g] = LoadHalfVec<V, kBf16>(w[g] + (c + k) * L);
+      for (int t = 0; t < NT; ++t) {
+        const F xb = V::Set1(xs[t][c + k]);
+        for (int g = 0; g < R; ++g) acc[g][t][k] = V::Fma(wv[g], xb, acc[g][t][k]);
+      }
+    }
+  }
+  for (; c < cols; ++c) {
+    for (int g = 0; g < R; ++g) {
+      const F wv = LoadHalfVec<V, kBf16>(w[g] + c * L);
+      for (int t = 0; t < NT; ++t) acc[g][t][0] = V::Fma(wv, V::Set1(xs[t][c]), acc[g][t][0]);
+    }
+  }
+  F sum[R][NT];
+  for (int g = 0; g < R; ++g)
+    for (int t = 0; t < NT; ++t) {
+      sum[g][t] = acc[g][t][0];
+      for (int k = 1; k < K; ++k) sum[g][t] = V::Add(sum[g][t], acc[g][t][k]);
+    }
+  StoreGroups<V, R, NT>(sum, y, ys, r, nvalid, t0);
+}
+
+template <class V, bool kBf16, int R, int NT>
+inline void RunNtHalfPacked(int64_t nt, const uint8_t* pack, int64_t gbytes, int64_t cols, const XDesc& x, int64_t r,
+                            int64_t nvalid, int64_t t0, float* y, int64_t ys) {
+  if constexpr (NT <= 1) {
+    TileHalfPacked<V, kBf16, R, 1>(pack, gbytes, cols, x, r, nvalid, t0, y, ys);
+  } else {
+    if (nt >= NT) TileHalfPacked<V, kBf16, R, NT>(pack, gbytes, cols, x, r, nvalid, t0, y, ys);
+    else RunNtHalfPacked<V, kBf16, R, NT - 1>(nt, pack, gbytes, cols, x, r, nvalid, t0, y, ys);
+  }
+}
+
+template <class V, bool kBf16>
+void RunHalfPacked(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1) {
+  constexpr int L = V::N;
+  const int64_t cols = w.cols, gbytes = cols * 2 * L;
+  const uint8_t* base = w.packed + (r0 / L) * gbytes;
+  if (x.T < kDequantMinT) {
+    constexpr int R = QS_HALF_R;
+    const int64_t ng = (r1 - r0 + L - 1) / L;
+    int64_t g = 0;
+    for (; g + R <= ng; g += R)
+      RunNtHalfPacked<V, kBf16, R, 3>(x.T, base + g * gbytes, gbytes, cols, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
+    for (; g < ng; ++g)
+      RunNtHalfPacked<V, kBf16, 1, 3>(x.T, base + g * gbytes, gbytes, cols, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
+    return;
+  }
+  // Prefill: R groups x NT tokens (16 of 32 zmm accumulators; AVX2 8 of 16 ymm) over a block of
+  // groups that stays in L2 while every token group passes.
+  constexpr int R = 2, NT = V::N == 16 ? 8 : 4;
+  int64_t gpb = (256 * 1024) / gbytes;
+  gpb = gpb < R ? R : gpb / R * R;
+  for (int64_t b0 = r0; b0 < r1; b0 += gpb * L) {
+    const int64_t nrows = r1 - b0 < gpb * L ? r1 - b0 : gpb * L;
+    const int64_t ng = (nrows + L - 1) / L;
+    const uint8_t* blk = base + ((b0 - r0) / L) * gbytes;
+    for (int64_t t0 = 0; t0 < x.T; t0 += NT) {
+      const int64_t nt = x.T - t0 < NT ? x.T - t0 : NT;
+      int64_t g = 0;
+      for (; g + R <= ng; g += R)
+        RunNtHalfPacked<V, kBf16, R, NT>(nt, blk + g * gbytes, gbytes, cols, x, b0 + g * L, nrows - g * L, t0, y, ys);
+      for (; g < ng; ++g)
+        RunNtHalfPacked<V, kBf16, 1, NT>(nt, blk + g * gbytes, gbytes, cols, x, b0 + g * L, nrows - g * L, t0, y, ys);
+    }
+  }
 }
 
 // Rows [r0, r1) (r0 a multiple of L) for all tokens: a ~256 KiB block of groups stays in L2 while

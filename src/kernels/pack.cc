@@ -25,11 +25,20 @@ bool RepackEnabled() {
 
 // Quant bytes per row and 32-column block in the packed layout (the source's minus its scale).
 int64_t QuantBytes(GgmlType t) { return t == GgmlType::Q4_0 ? 16 : t == GgmlType::Q8_0 ? 32 : 0; }
+
+// F16 / BF16 weights (safetensors dtypes or GGUF F16/BF16): 2-byte values, column-major per group.
+bool IsHalf(const WeightMatrix& w) {
+  return w.dtype == DType::kF16 || w.dtype == DType::kBF16 ||
+         (w.dtype == DType::kGgmlBlock && (w.qtype == GgmlType::F16 || w.qtype == GgmlType::BF16));
+}
 }  // namespace
 
 bool CanPack(const WeightMatrix& w, int lanes) {
-  if (lanes <= 0 || !w.valid() || w.dtype != DType::kGgmlBlock || w.cols <= 0 || w.rows <= 0 || w.cols % 32 != 0)
-    return false;
+  if (lanes <= 0 || !w.valid() || w.cols <= 0 || w.rows <= 0) return false;
+  if (IsHalf(w))  // (the opt-in bf16 F16 prefill reads the file's rows: leave F16 alone then)
+    return w.row_stride == static_cast<size_t>(w.cols) * 2 &&
+           !(F16PrefillBf16() && (w.dtype == DType::kF16 || w.qtype == GgmlType::F16));
+  if (w.dtype != DType::kGgmlBlock || w.cols % 32 != 0) return false;
   // Q8_0 is stored as q + 128 for vpdpbusd's unsigned operand; without VNNI, maddubs would
   // saturate 255 * 127 pair sums, so only VNNI kernels run it (16 lanes, AVX-512 VNNI).
   const bool fmt_ok = w.qtype == GgmlType::Q4_0 || (w.qtype == GgmlType::Q8_0 && lanes == 16 && Cpu().avx512vnni);
@@ -38,10 +47,28 @@ bool CanPack(const WeightMatrix& w, int lanes) {
 
 size_t PackedGroupBytes(const WeightMatrix& w, int lanes) {
   if (!CanPack(w, lanes)) return 0;
+  if (IsHalf(w)) return static_cast<size_t>(w.cols) * 2 * static_cast<size_t>(lanes);
   return static_cast<size_t>(w.cols / 32) * static_cast<size_t>(2 + QuantBytes(w.qtype)) * static_cast<size_t>(lanes);
 }
 
 void PackGroups(const WeightMatrix& w, int lanes, int64_t g0, int64_t g1, uint8_t* dst) {
+  if (IsHalf(w)) {  // [cols][L] 2-byte values: column c of the group's rows is one vector
+    const int64_t L = lanes, cols = w.cols;
+    const size_t gbytes = PackedGroupBytes(w, lanes);
+    for (int64_t g = g0; g < g1; ++g) {
+      uint16_t* out = reinterpret_cast<uint16_t*>(dst + static_cast<size_t>(g) * gbytes);
+      for (int64_t k = 0; k < L; ++k) {
+        const int64_t r = g * L + k;
+        if (r >= w.rows) {
+          for (int64_t c = 0; c < cols; ++c) out[c * L + k] = 0;
+          continue;
+        }
+        const uint8_t* row = w.data + static_cast<size_t>(r) * w.row_stride;
+        for (int64_t c = 0; c < cols; ++c) std::memcpy(&out[c * L + k], row + 2 * c, 2);
+      }
+    }
+    return;
+  }
   const int64_t L = lanes, nb = w.cols / 32, qb = QuantBytes(w.qtype), chunks = qb / 4;
   const uint8_t flip = w.qtype == GgmlType::Q8_0 ? 0x80 : 0;  // Q8_0: q + 128 (= q ^ 0x80)
   const size_t gbytes = PackedGroupBytes(w, lanes);

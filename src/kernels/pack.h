@@ -33,7 +33,9 @@ class ThreadPool;
 
 // Bytes of one packed group of `lanes` rows (0 if the matrix has no packed layout).
 size_t PackedGroupBytes(const WeightMatrix& w, int lanes);
-// Whether w can be repacked for `lanes`: Q4_0; Q8_0 on AVX-512 VNNI (16 lanes).
+// Whether w can be repacked for `lanes`: Q4_0; Q8_0 on AVX-512 VNNI (16 lanes); F16 and BF16
+// (as [cols][L] values: column c of the group's L rows is one vector, so an fp32 fma with the
+// broadcast activation x[c] updates L row sums; not F16 while the opt-in bf16 prefill is on).
 bool CanPack(const WeightMatrix& w, int lanes);
 // Writes the packed layout of w (see above) to dst (ceil(rows / lanes) * PackedGroupBytes bytes).
 // Groups [g0, g1) only.

@@ -364,7 +364,7 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
 
 INSTANTIATE_TEST_SUITE_P(Kernels, IntFormats, ::testing::Values("q8_0", "q4_0", "q4_k", "q5_k", "q6_k"));
 
-// A Q4_0 / Q8_0 matrix repacked through PackedWeights (as models are at load) gives MatMul the same
+// A Q4_0 / Q8_0 / F16 / BF16 matrix repacked through PackedWeights (as models are at load) gives MatMul the same
 // results as the unpacked matrix at every ISA level (both are exact integer block sums with the
 // same scales; only fp32 accumulation order differs), including a level the packing was not made
 // for (it falls back to the unpacked kernels), row slices, and T from decode to prefill.
@@ -372,7 +372,7 @@ TEST(Kernels, PackedMatMul) {
   std::mt19937 rng(21);
   ThreadPool pool(2);
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {256, 1024}})
-  for (const char* fmt : {"q4_0", "q8_0"}) {
+  for (const char* fmt : {"q4_0", "q8_0", "f16", "bf16"}) {
     Case c = MakeWeight(fmt, rows, cols, rng);
     for (int lanes : {8, 16}) {
       if (!CanPack(c.w, lanes)) continue;  // Q8_0: AVX-512 VNNI only
@@ -389,7 +389,10 @@ TEST(Kernels, PackedMatMul) {
             auto y = RunMatMul(w, x, T, isa, p);
             auto bound = AbsDots(c.w, x, T);
             for (size_t i = 0; i < y.size(); ++i)
-              ASSERT_LE(std::fabs(y[i] - ref[i]), 4.0 * cols * kU * 23 * bound[i] + 1e-30)
+              // Half formats: exact products in fp32 in two orders, 2 n u sum|w x| apart. Q4_0 /
+              // Q8_0: int8 activations, exact block sums, fp32 sums of d_w d_x dot_b in two orders
+              // (bounded with Q4_0's |q - 8| <= 23 |w| / d_w style factor as above).
+              ASSERT_LE(std::fabs(y[i] - ref[i]), (fmt[0] == 'q' ? 4.0 * 23 : 2.0) * cols * kU * bound[i] + 1e-30)
                   << fmt << " lanes " << lanes << " " << IsaName(isa) << " rows=" << rows << " T=" << T << " i=" << i;
           }
         }
