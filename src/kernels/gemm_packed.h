@@ -169,6 +169,9 @@ inline bool CanRunPacked(const WDesc& w, const XDesc& x) {
 #ifndef QS_HALF_R
 #define QS_HALF_R 2
 #endif
+#ifndef QS_HALF_NT
+#define QS_HALF_NT 8
+#endif
 template <class V, bool kBf16>
 inline typename V::F LoadHalfVec(const uint16_t* p) {
   if constexpr (kBf16) return V::LoadBf16(p);
@@ -246,7 +249,7 @@ void RunHalfPacked(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t
   }
   // Prefill: R groups x NT tokens (16 of 32 zmm accumulators; AVX2 8 of 16 ymm) over a block of
   // groups that stays in L2 while every token group passes.
-  constexpr int R = 2, NT = V::N == 16 ? 8 : 4;
+  constexpr int R = 2, NT = V::N == 16 ? QS_HALF_NT : 4;
   int64_t gpb = (256 * 1024) / gbytes;
   gpb = gpb < R ? R : gpb / R * R;
   for (int64_t b0 = r0; b0 < r1; b0 += gpb * L) {
