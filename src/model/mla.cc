@@ -98,50 +98,82 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, const
     rope_.Apply(row + kv_lora_, tok_pos_[t], RopeLayout::kInterleaved);  // k_pe: one head, shared
   }
 
-  // One head per work item, all T tokens at once, so each head's slice of kv_b (W_UK_h, W_UV_h)
-  // is read once per forward, not once per token: absorb W_UK into the queries, attend over the
-  // latent cache, apply W_UV.
+  // Absorbed attention (DeepSeek-V2 §2.1.3; model.py attn_impl "absorb") in three steps:
+  //  1. per head, all T tokens at once (each head's W_UK_h read once per forward):
+  //       q_lat[t, h] = W_UK_h^T q_nope[t, h]                        [T, H, kv_lora]
+  //  2. per token and group of heads: every head attends over the same latent cache, so the
+  //     cached rows [c_kv | k_pe] are read once for the group: scores = [q_lat | q_pe] . row,
+  //     o_lat[t, h] = sum_s p_s c_kv[s]                             [T, H, kv_lora]
+  //  3. per head, all T tokens: o[t, h] = W_UV_h o_lat[t, h]           [T, H, dv]
   for (int64_t t = 0; t < T; ++t) rope_.ApplyHeads(&q_[t * qw + dn_], H_, dqk, tok_pos_[t], RopeLayout::kInterleaved);
-  auto body = [&](int64_t h0, int64_t h1, int) {
-    thread_local std::vector<float> scores, olat, row;
-    olat.resize(static_cast<size_t>(T * kv_lora_));
-    row.resize(static_cast<size_t>(std::max(kv_lora_, dn_)));
-    for (int64_t h = h0; h < h1; ++h) {
-      float* ql = &qlat_[h * kv_lora_];  // [T, H, kv_lora], row stride H * kv_lora
-      const int64_t qls = H_ * kv_lora_;
-      // k_b rows are W_UK_h^T: q_lat[t] = k_b_h q_nope[t], a [kv_lora, dn] matmul over T tokens.
-      MatMul(w.k_b.RowSlice(h * kv_lora_, kv_lora_), &q_[h * dqk], qw, T, ql, qls, nullptr);
-      for (int64_t t = 0; t < T; ++t) {
-        KvCache* cache = tok_cache_[t];
-        const int64_t S = tok_pos_[t] + 1;  // causal: keys 0..pos of this token's sequence
-        const float* qlt = ql + t * qls;
-        const float* qpe = &q_[t * qw + h * dqk + dn_];
-        scores.resize(static_cast<size_t>(S));
-        for (int64_t s = 0; s < S; ++s) {
-          const float* kr = cache->k(layer, s);
-          scores[s] = (Dot(qlt, kr, kv_lora_) + Dot(qpe, kr + kv_lora_, dr_)) * scale_;
-        }
-        Softmax(scores.data(), S);
-        float* ol = &olat[t * kv_lora_];
-        std::fill(ol, ol + kv_lora_, 0.f);
-        for (int64_t s = 0; s < S; ++s) Axpy(scores[s], cache->k(layer, s), ol, kv_lora_);
+  const int64_t kw = kv_lora_ + dr_, qls = H_ * kv_lora_;
+  olat_.resize(static_cast<size_t>(T * H_ * kv_lora_));
+  auto absorb_q = [&](int64_t h0, int64_t h1, int) {
+    for (int64_t h = h0; h < h1; ++h)  // k_b rows are W_UK_h^T: a [kv_lora, dn] matmul over T tokens
+      MatMul(w.k_b.RowSlice(h * kv_lora_, kv_lora_), &q_[h * dqk], qw, T, &qlat_[h * kv_lora_], qls, nullptr);
+  };
+  const int64_t hpi = std::min<int64_t>(H_, 8);  // heads per work item
+  const int64_t hgroups = (H_ + hpi - 1) / hpi;
+  auto attend = [&](int64_t i0, int64_t i1, int) {  // items: (token, group of heads)
+    thread_local std::vector<float> qcat, scores;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = i / hgroups, h0 = (i % hgroups) * hpi, nh = std::min(hpi, H_ - h0);
+      KvCache* cache = tok_cache_[t];
+      const int64_t S = tok_pos_[t] + 1;  // causal: keys 0..pos of this token's sequence
+      qcat.resize(static_cast<size_t>(nh * kw));
+      for (int64_t j = 0; j < nh; ++j) {  // [q_lat | q_pe] per head, the layout of a cached row
+        const float* ql = &qlat_[t * qls + (h0 + j) * kv_lora_];
+        std::copy(ql, ql + kv_lora_, &qcat[j * kw]);
+        const float* qpe = &q_[t * qw + (h0 + j) * dqk + dn_];
+        std::copy(qpe, qpe + dr_, &qcat[j * kw + kv_lora_]);
       }
+      scores.resize(static_cast<size_t>(nh * S));
+      AttnScores(qcat.data(), nh, kw, cache->k(layer, 0), kw, S, kw, scale_, scores.data(), S);
+      for (int64_t j = 0; j < nh; ++j) Softmax(&scores[j * S], S);
+      AttnWeightedSum(scores.data(), S, nh, cache->k(layer, 0), kw, S, kv_lora_, &olat_[t * qls + h0 * kv_lora_],
+                      kv_lora_);
+    }
+  };
+  auto apply_uv = [&](int64_t h0, int64_t h1, int) {
+    thread_local std::vector<float> row;
+    row.resize(static_cast<size_t>(kv_lora_));
+    for (int64_t h = h0; h < h1; ++h) {
       // o_h[t] = W_UV_h o_lat[t]: a [dv, kv_lora] matmul over T tokens.
       float* oh = &attn_[h * dv_];
+      const float* ol = &olat_[h * kv_lora_];  // row stride H * kv_lora
       const int64_t r0 = w.v_b.valid() ? h * dv_ : h * (dn_ + dv_) + dn_;
       const WeightMatrix& wv = w.v_b.valid() ? w.v_b : w.kv_b;
       if (wv.dtype != DType::kF8E4M3 || r0 % wv.block_rows == 0) {
-        MatMul(wv.RowSlice(r0, dv_), olat.data(), kv_lora_, T, oh, H_ * dv_, nullptr);
+        MatMul(wv.RowSlice(r0, dv_), ol, qls, T, oh, H_ * dv_, nullptr);
       } else {  // an FP8 slice that does not start on a scale block: row by row
         for (int64_t d = 0; d < dv_; ++d) {
           DecodeRow(wv, r0 + d, row.data());
-          for (int64_t t = 0; t < T; ++t) oh[t * H_ * dv_ + d] = Dot(row.data(), &olat[t * kv_lora_], kv_lora_);
+          for (int64_t t = 0; t < T; ++t) oh[t * H_ * dv_ + d] = Dot(row.data(), &ol[t * qls], kv_lora_);
         }
       }
     }
   };
-  if (pool) pool->ParallelFor(H_, body);
-  else body(0, H_, 0);
+  if (T < 4) {
+    // Decode: one parallel region, a group of heads per work item doing all three steps.
+    auto group = [&](int64_t g0, int64_t g1, int tid) {
+      for (int64_t g = g0; g < g1; ++g) {
+        const int64_t h0 = g * hpi, h1 = std::min(H_, h0 + hpi);
+        absorb_q(h0, h1, tid);
+        for (int64_t t = 0; t < T; ++t) attend(t * hgroups + g, t * hgroups + g + 1, tid);
+        apply_uv(h0, h1, tid);
+      }
+    };
+    if (pool) pool->ParallelFor(hgroups, group);
+    else group(0, hgroups, 0);
+  } else {
+    // Prefill: each step over its own work items (per head: W_UK_h / W_UV_h read once for all T).
+    if (pool) pool->ParallelFor(H_, absorb_q);
+    else absorb_q(0, H_, 0);
+    if (pool) pool->ParallelFor(T * hgroups, attend);
+    else attend(0, T * hgroups, 0);
+    if (pool) pool->ParallelFor(H_, apply_uv);
+    else apply_uv(0, H_, 0);
+  }
 
   MatMul(w.o, attn_.data(), T, out, pool);
 }

@@ -61,7 +61,7 @@ class MlaAttention {
   double eps_;
   float scale_;
   Rope rope_;
-  std::vector<float> qa_, q_, kva_, qlat_, attn_;  // scratch, reused across calls
+  std::vector<float> qa_, q_, kva_, qlat_, olat_, attn_;  // scratch, reused across calls
   std::vector<KvCache*> tok_cache_;
   std::vector<int64_t> tok_pos_;
 };
