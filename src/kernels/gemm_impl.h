@@ -842,6 +842,28 @@ void SoftmaxF(float* x, int64_t n) {
   for (; i < n; ++i) x[i] *= 1.0f / s;
 }
 
+// x[i] = e^(x[i] - m) in place; returns their sum (online softmax, kernels/ops.h Attention).
+template <class V>
+float ExpShiftF(float* x, int64_t n, float m) {
+  using F = typename V::F;
+  const F neg_m = V::Set1(-m);
+  F sv = V::Zero();
+  int64_t i = 0;
+  for (; i + V::N <= n; i += V::N) {
+    const F e = ExpV<V>(V::Add(V::Load(x + i), neg_m));
+    V::Store(x + i, e);
+    sv = V::Add(sv, e);
+  }
+  float s = V::Reduce(sv);
+  if (i < n) {
+    alignas(64) float t[V::N];
+    for (int k = 0; k < V::N; ++k) t[k] = i + k < n ? x[i + k] - m : -INFINITY;
+    V::Store(t, ExpV<V>(V::Load(t)));
+    for (int64_t k = 0; i + k < n; ++k) x[i + k] = t[k], s += t[k];
+  }
+  return s;
+}
+
 // out = g / (1 + e^-g) * u, the scalar twin's formula.
 template <class V>
 void SwiGluF(const float* g, const float* u, int64_t n, float* out) {

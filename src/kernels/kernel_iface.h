@@ -86,6 +86,7 @@ struct KernelTable {
                     float* out, int64_t os);
   void (*softmax)(float* x, int64_t n);                                   // kernels/ops.h Softmax
   void (*swiglu)(const float* g, const float* u, int64_t n, float* out);  // kernels/ops.h SwiGlu
+  float (*exp_shift)(float* x, int64_t n, float m);  // x = e^(x - m), returns the sum
   // Only on AVX512-BF16 tables (null elsewhere): x[0..n) rounded to bf16 as vcvtne2ps2bf16 does
   // (nearest even; subnormals to signed zero) into out[0..n + n % 2), an odd n padded with +0.
   // With it, matmul_rows runs kF16 prefill on XDesc::xbf (gemm_bf16.h).

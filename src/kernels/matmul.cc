@@ -266,6 +266,16 @@ void SwiGluKernel(const float* g, const float* u, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+float ExpShiftKernel(float* x, int64_t n, float m) {
+  if (const kern::KernelTable* t = KernelsFor(ActiveIsa())) return t->exp_shift(x, n, m);
+  float s = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - m);
+    s += x[i];
+  }
+  return s;
+}
+
 void AxpyKernel(float a, const float* x, float* y, int64_t n) {
   const kern::KernelTable* k = KernelsFor(ActiveIsa());
   if (k) {

@@ -78,6 +78,8 @@ float Dot(const float* a, const float* b, int64_t n);
 // (~1 ulp) per the active ISA; the scalar path uses std::exp.
 void SoftmaxKernel(float* x, int64_t n);
 void SwiGluKernel(const float* g, const float* u, int64_t n, float* out);
+// x[i] = e^(x[i] - m) in place (the same vector exp); returns the sum.
+float ExpShiftKernel(float* x, int64_t n, float m);
 // y += a * x (SIMD per the active ISA).
 void AxpyKernel(float a, const float* x, float* y, int64_t n);
 

@@ -1,5 +1,6 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/matmul.h"
@@ -33,5 +34,42 @@ float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 void SwiGlu(const float* g, const float* u, int64_t n, float* out) { SwiGluKernel(g, u, n, out); }
 
 void Axpy(float a, const float* x, float* y, int64_t n) { AxpyKernel(a, x, y, n); }
+
+void Attention(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs,
+               int64_t S, int64_t dk, int64_t dv, float scale, float* out, int64_t os, std::vector<float>* scratch) {
+  const int64_t B = kAttnBlock;
+  // scratch: scores [nq][B] | block values [nq][dv] | running max [nq] | running sum [nq]
+  scratch->resize(static_cast<size_t>(nq * B + nq * dv + 2 * nq));
+  float* sc = scratch->data();
+  float* blk = sc + nq * B;
+  float* mx = blk + nq * dv;
+  float* sum = mx + nq;
+  for (int64_t i = 0; i < nq; ++i) {
+    mx[i] = -INFINITY;
+    sum[i] = 0.f;
+    for (int64_t c = 0; c < dv; ++c) out[i * os + c] = 0.f;
+  }
+  for (int64_t s0 = 0; s0 < S; s0 += B) {
+    const int64_t n = std::min(B, S - s0);
+    AttnScores(q, nq, qs, k + s0 * ks, ks, n, dk, scale, sc, B);
+    for (int64_t i = 0; i < nq; ++i) {
+      float* si = sc + i * B;
+      float bm = si[0];
+      for (int64_t j = 1; j < n; ++j) bm = si[j] > bm ? si[j] : bm;
+      const float m = bm > mx[i] ? bm : mx[i];
+      const float corr = std::exp(mx[i] - m);  // 0 on the first block (mx = -inf)
+      mx[i] = m;
+      sum[i] = sum[i] * corr + ExpShiftKernel(si, n, m);
+      if (corr != 1.f)
+        for (int64_t c = 0; c < dv; ++c) out[i * os + c] *= corr;
+    }
+    AttnWeightedSum(sc, B, nq, v + s0 * vs, vs, n, dv, blk, dv);
+    for (int64_t i = 0; i < nq; ++i) AxpyKernel(1.f, blk + i * dv, out + i * os, dv);
+  }
+  for (int64_t i = 0; i < nq; ++i) {
+    const float inv = 1.f / sum[i];
+    for (int64_t c = 0; c < dv; ++c) out[i * os + c] *= inv;
+  }
+}
 
 }  // namespace qs

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace qs {
 
@@ -17,5 +18,16 @@ float Sigmoid(float x);
 void SwiGlu(const float* g, const float* u, int64_t n, float* out);
 // y += a * x
 void Axpy(float a, const float* x, float* y, int64_t n);
+
+// Attention of nq queries over S cached rows with an online softmax (Milakov & Gimelshein 2018;
+// FlashAttention's loop): keys in blocks of kAttnBlock rows, running max and sum per query, the
+// value accumulator rescaled when the max grows, so each block of cached rows is read from memory
+// once and reused from cache for its scores and its values (for MLA the keys and values are the
+// same latent rows). Queries q_i = q + i * qs (dk values), keys k + s * ks (dk), values
+// v + s * vs (dv); out_i = out + i * os (dv) = softmax_s(scale q_i . k_s) . v.
+// `scratch` is reused between calls (no allocation once grown).
+inline constexpr int64_t kAttnBlock = 64;
+void Attention(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs,
+               int64_t S, int64_t dk, int64_t dv, float scale, float* out, int64_t os, std::vector<float>* scratch);
 
 }  // namespace qs

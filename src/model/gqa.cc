@@ -67,15 +67,13 @@ void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, const
   // One (token, KV head) pair per work item: the group's query heads share every key and value
   // row, which the attention kernels read once for all of them.
   auto body = [&](int64_t i0, int64_t i1, int) {
-    thread_local std::vector<float> scores;
+    thread_local std::vector<float> scratch;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = i / KV_, g = i % KV_, S = tok_pos_[t] + 1;
       KvCache* cache = tok_cache_[t];
       const float* qg = &q_[t * qw + g * group * hd_];  // [group, hd]
-      scores.resize(static_cast<size_t>(group * S));
-      AttnScores(qg, group, hd_, cache->k(layer, 0) + g * hd_, kw, S, hd_, scale_, scores.data(), S);
-      for (int64_t h = 0; h < group; ++h) Softmax(&scores[h * S], S);
-      AttnWeightedSum(scores.data(), S, group, cache->v(layer, 0) + g * hd_, kw, S, hd_, &attn_[t * qw + g * group * hd_], hd_);
+      Attention(qg, group, hd_, cache->k(layer, 0) + g * hd_, kw, cache->v(layer, 0) + g * hd_, kw, S, hd_, hd_, scale_,
+                &attn_[t * qw + g * group * hd_], hd_, &scratch);
     }
   };
   if (pool) pool->ParallelFor(T * KV_, body);

@@ -102,8 +102,8 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, const
   //  1. per head, all T tokens at once (each head's W_UK_h read once per forward):
   //       q_lat[t, h] = W_UK_h^T q_nope[t, h]                        [T, H, kv_lora]
   //  2. per token and group of heads: every head attends over the same latent cache, so the
-  //     cached rows [c_kv | k_pe] are read once for the group: scores = [q_lat | q_pe] . row,
-  //     o_lat[t, h] = sum_s p_s c_kv[s]                             [T, H, kv_lora]
+  //     cached rows [c_kv | k_pe] are read once for the group (online softmax, kernels/ops.h
+  //     Attention): scores = [q_lat | q_pe] . row, o_lat[t, h] = sum_s p_s c_kv[s]  [T, H, kv_lora]
   //  3. per head, all T tokens: o[t, h] = W_UV_h o_lat[t, h]           [T, H, dv]
   for (int64_t t = 0; t < T; ++t) rope_.ApplyHeads(&q_[t * qw + dn_], H_, dqk, tok_pos_[t], RopeLayout::kInterleaved);
   const int64_t kw = kv_lora_ + dr_, qls = H_ * kv_lora_;
@@ -115,7 +115,7 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, const
   const int64_t hpi = std::min<int64_t>(H_, 8);  // heads per work item
   const int64_t hgroups = (H_ + hpi - 1) / hpi;
   auto attend = [&](int64_t i0, int64_t i1, int) {  // items: (token, group of heads)
-    thread_local std::vector<float> qcat, scores;
+    thread_local std::vector<float> qcat, scratch;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = i / hgroups, h0 = (i % hgroups) * hpi, nh = std::min(hpi, H_ - h0);
       KvCache* cache = tok_cache_[t];
@@ -127,11 +127,9 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, const
         const float* qpe = &q_[t * qw + (h0 + j) * dqk + dn_];
         std::copy(qpe, qpe + dr_, &qcat[j * kw + kv_lora_]);
       }
-      scores.resize(static_cast<size_t>(nh * S));
-      AttnScores(qcat.data(), nh, kw, cache->k(layer, 0), kw, S, kw, scale_, scores.data(), S);
-      for (int64_t j = 0; j < nh; ++j) Softmax(&scores[j * S], S);
-      AttnWeightedSum(scores.data(), S, nh, cache->k(layer, 0), kw, S, kv_lora_, &olat_[t * qls + h0 * kv_lora_],
-                      kv_lora_);
+      // Keys are the cached rows [c_kv | k_pe], values their c_kv part: one pass over the cache.
+      Attention(qcat.data(), nh, kw, cache->k(layer, 0), kw, cache->k(layer, 0), kw, S, kw, kv_lora_, scale_,
+                &olat_[t * qls + h0 * kv_lora_], kv_lora_, &scratch);
     }
   };
   auto apply_uv = [&](int64_t h0, int64_t h1, int) {

@@ -828,5 +828,51 @@ TEST(Kernels, SoftmaxAndSwiGluMatchScalarTwin) {
   }
 }
 
+// The online-softmax attention (kernels/ops.h Attention) against softmax(scale q.k) . v computed
+// in double: each output is a convex combination of value rows, so its error is bounded by the
+// relative errors of its weights (the vector exp, ~2 ulp; the fp32 dots, d u relative to
+// sum|q k| times the score's effect e^.. ~ |score| u; the fp32 sums of up to S terms, S u) times
+// sum_s p_s |v_s|: we allow (16 + 2 S + 2 d |scale q.k|max) u sum p |v|.
+TEST(Kernels, OnlineAttentionMatchesDoubleSoftmax) {
+  std::mt19937 rng(61);
+  std::vector<float> scratch;
+  for (auto [nq, dk, dv, S] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{6, 128, 128, 1}, {6, 128, 128, 63},
+                               {8, 576, 512, 200}, {1, 64, 32, 65}, {3, 40, 40, 300}}) {
+    const int64_t ks = dk + 8;
+    auto q = RandomX(nq, dk, rng), k = RandomX(S, ks, rng), v2 = RandomX(S, ks, rng);
+    const float scale = 1.f / std::sqrt(static_cast<float>(dk));
+    for (bool same_kv : {false, true}) {  // MLA: the values are the first dv columns of the keys
+      const float* v = same_kv ? k.data() : v2.data();
+      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+        if (isa > Cpu().max_isa) continue;
+        const Isa prev = SetIsaCap(isa);
+        std::vector<float> out(static_cast<size_t>(nq * dv), -1.f);
+        Attention(q.data(), nq, dk, k.data(), ks, v, ks, S, dk, dv, scale, out.data(), dv, &scratch);
+        SetIsaCap(prev);
+        for (int64_t i = 0; i < nq; ++i) {
+          std::vector<double> sc(static_cast<size_t>(S));
+          double m = -1e300, smax = 0;
+          for (int64_t s = 0; s < S; ++s) {
+            double d = 0;
+            for (int64_t c = 0; c < dk; ++c) d += static_cast<double>(q[i * dk + c]) * k[s * ks + c];
+            sc[s] = d * scale;
+            m = std::max(m, sc[s]);
+            smax = std::max(smax, std::fabs(sc[s]));
+          }
+          double z = 0;
+          for (auto& e : sc) z += (e = std::exp(e - m));
+          for (int64_t c = 0; c < dv; ++c) {
+            double want = 0, mag = 0;
+            for (int64_t s = 0; s < S; ++s) want += sc[s] / z * v[s * ks + c], mag += sc[s] / z * std::fabs(v[s * ks + c]);
+            const double tol = (16.0 + 2.0 * S + 2.0 * dk * smax) * kU * mag + 1e-30;
+            ASSERT_LE(std::fabs(out[i * dv + c] - want), tol)
+                << IsaName(isa) << " nq=" << nq << " dk=" << dk << " S=" << S << " i=" << i << " c=" << c;
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qs
