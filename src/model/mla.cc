@@ -112,7 +112,9 @@ void MlaAttention::Forward(const MlaWeights& w, const float* x, int64_t T, const
     for (int64_t h = h0; h < h1; ++h)  // k_b rows are W_UK_h^T: a [kv_lora, dn] matmul over T tokens
       MatMul(w.k_b.RowSlice(h * kv_lora_, kv_lora_), &q_[h * dqk], qw, T, &qlat_[h * kv_lora_], qls, nullptr);
   };
-  const int64_t hpi = std::min<int64_t>(H_, 8);  // heads per work item
+  // Heads per work item: up to 8 share each cached row read, but decode keeps >= 8 items so the
+  // threads stay balanced (V2-Lite's 16 heads: 2 per item at T = 1).
+  const int64_t hpi = std::clamp<int64_t>(H_ * T / 8, 1, 8);
   const int64_t hgroups = (H_ + hpi - 1) / hpi;
   auto attend = [&](int64_t i0, int64_t i1, int) {  // items: (token, group of heads)
     thread_local std::vector<float> qcat, scratch;
