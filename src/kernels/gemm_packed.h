@@ -129,17 +129,6 @@ inline void TilePacked(const uint8_t* pack, int64_t gbytes, int64_t nb, const XD
   StoreGroups<V, R, NT>(acc, y, ys, r, nvalid, t0);
 }
 
-template <class V, class PF, int R, int NT>
-inline void RunNtPacked(int64_t nt, const uint8_t* pack, int64_t gbytes, int64_t nb, const XDesc& x, int64_t r,
-                        int64_t nvalid, int64_t t0, float* y, int64_t ys) {
-  if constexpr (NT <= 1) {
-    TilePacked<V, PF, R, 1>(pack, gbytes, nb, x, r, nvalid, t0, y, ys);
-  } else {
-    if (nt >= NT) TilePacked<V, PF, R, NT>(pack, gbytes, nb, x, r, nvalid, t0, y, ys);
-    else RunNtPacked<V, PF, R, NT - 1>(nt, pack, gbytes, nb, x, r, nvalid, t0, y, ys);
-  }
-}
-
 #ifndef QS_PACKED_GROUPS
 #define QS_PACKED_GROUPS 2
 #endif
@@ -221,84 +210,74 @@ inline void TileHalfPacked(const uint8_t* pack, int64_t gbytes, int64_t cols, co
   StoreGroups<V, R, NT>(sum, y, ys, r, nvalid, t0);
 }
 
-template <class V, bool kBf16, int R, int NT>
-inline void RunNtHalfPacked(int64_t nt, const uint8_t* pack, int64_t gbytes, int64_t cols, const XDesc& x, int64_t r,
-                            int64_t nvalid, int64_t t0, float* y, int64_t ys) {
-  if constexpr (NT <= 1) {
-    TileHalfPacked<V, kBf16, R, 1>(pack, gbytes, cols, x, r, nvalid, t0, y, ys);
-  } else {
-    if (nt >= NT) TileHalfPacked<V, kBf16, R, NT>(pack, gbytes, cols, x, r, nvalid, t0, y, ys);
-    else RunNtHalfPacked<V, kBf16, R, NT - 1>(nt, pack, gbytes, cols, x, r, nvalid, t0, y, ys);
-  }
-}
-
-template <class V, bool kBf16>
-void RunHalfPacked(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1) {
-  constexpr int L = V::N;
-  const int64_t cols = w.cols, gbytes = cols * 2 * L;
-  const uint8_t* base = w.packed + (r0 / L) * gbytes;
-  if (x.T < kDequantMinT) {
-    constexpr int R = QS_HALF_R;
-    const int64_t ng = (r1 - r0 + L - 1) / L;
-    int64_t g = 0;
-    for (; g + R <= ng; g += R)
-      RunNtHalfPacked<V, kBf16, R, 3>(x.T, base + g * gbytes, gbytes, cols, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
-    for (; g < ng; ++g)
-      RunNtHalfPacked<V, kBf16, 1, 3>(x.T, base + g * gbytes, gbytes, cols, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
-    return;
-  }
-  // Prefill: R groups x NT tokens (16 of 32 zmm accumulators; AVX2 8 of 16 ymm) over a block of
-  // groups that stays in L2 while every token group passes.
-  constexpr int R = 2, NT = V::N == 16 ? QS_HALF_NT : 4;
-  int64_t gpb = (256 * 1024) / gbytes;
-  gpb = gpb < R ? R : gpb / R * R;
-  for (int64_t b0 = r0; b0 < r1; b0 += gpb * L) {
-    const int64_t nrows = r1 - b0 < gpb * L ? r1 - b0 : gpb * L;
-    const int64_t ng = (nrows + L - 1) / L;
-    const uint8_t* blk = base + ((b0 - r0) / L) * gbytes;
-    for (int64_t t0 = 0; t0 < x.T; t0 += NT) {
-      const int64_t nt = x.T - t0 < NT ? x.T - t0 : NT;
-      int64_t g = 0;
-      for (; g + R <= ng; g += R)
-        RunNtHalfPacked<V, kBf16, R, NT>(nt, blk + g * gbytes, gbytes, cols, x, b0 + g * L, nrows - g * L, t0, y, ys);
-      for (; g < ng; ++g)
-        RunNtHalfPacked<V, kBf16, 1, NT>(nt, blk + g * gbytes, gbytes, cols, x, b0 + g * L, nrows - g * L, t0, y, ys);
-    }
-  }
-}
-
-// Rows [r0, r1) (r0 a multiple of L) for all tokens: a ~256 KiB block of groups stays in L2 while
-// every group of NT tokens passes over it (prefill); decode walks the rows once.
+// The tile families over packed groups, with their tile shapes: decode (T < 4) R groups x up to 3
+// tokens in one pass (a few sequences decoding together share it); prefill R groups x NT tokens.
 template <class V, class PF>
-void RunPacked(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1) {
-  constexpr int L = V::N;
-  const int64_t nb = w.cols / 32, gbytes = nb * (2 + PF::kQBytes) * L;
-  const uint8_t* base = w.packed + (r0 / L) * gbytes;
-  if (x.T < kDequantMinT) {
-    constexpr int R = V::N == 16 ? QS_PACKED_DECODE_GROUPS : 2;
-    // (T = 2, 3: a few sequences decoding together share one pass over the weights.)
-    static_assert(kDequantMinT == 4);
-    const int64_t ng = (r1 - r0 + L - 1) / L;
-    int64_t g = 0;
-    for (; g + R <= ng; g += R)
-      RunNtPacked<V, PF, R, 3>(x.T, base + g * gbytes, gbytes, nb, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
-    for (; g < ng; ++g) RunNtPacked<V, PF, 1, 3>(x.T, base + g * gbytes, gbytes, nb, x, r0 + g * L, r1 - r0 - g * L, 0, y, ys);
-    return;
+struct QuantTiles {
+  static constexpr int kDecodeR = V::N == 16 ? QS_PACKED_DECODE_GROUPS : 2;
+  static constexpr int kR = V::N == 16 ? QS_PACKED_GROUPS : 1, kNT = V::N == 16 ? QS_PACKED_TOKENS : 4;
+  static int64_t Width(const WDesc& w) { return w.cols / 32; }  // blocks
+  static int64_t GroupBytes(const WDesc& w) { return w.cols / 32 * (2 + PF::kQBytes) * V::N; }
+  template <int R, int NT>
+  static void Run(const uint8_t* pack, int64_t gbytes, int64_t width, const XDesc& x, int64_t r, int64_t nvalid,
+                  int64_t t0, float* y, int64_t ys) {
+    TilePacked<V, PF, R, NT>(pack, gbytes, width, x, r, nvalid, t0, y, ys);
   }
-  constexpr int R = V::N == 16 ? QS_PACKED_GROUPS : 1, NT = V::N == 16 ? QS_PACKED_TOKENS : 4;
-  int64_t gpb = (256 * 1024) / gbytes;
+};
+// (Prefill: 16 of 32 zmm accumulators; AVX2 8 of 16 ymm.)
+template <class V, bool kBf16>
+struct HalfTiles {
+  static constexpr int kDecodeR = QS_HALF_R, kR = 2, kNT = V::N == 16 ? QS_HALF_NT : 4;
+  static int64_t Width(const WDesc& w) { return w.cols; }
+  static int64_t GroupBytes(const WDesc& w) { return w.cols * 2 * V::N; }
+  template <int R, int NT>
+  static void Run(const uint8_t* pack, int64_t gbytes, int64_t width, const XDesc& x, int64_t r, int64_t nvalid,
+                  int64_t t0, float* y, int64_t ys) {
+    TileHalfPacked<V, kBf16, R, NT>(pack, gbytes, width, x, r, nvalid, t0, y, ys);
+  }
+};
+
+// Dispatches a runtime token count nt in [1, NT] to the compile-time tile K::Run<R, nt>.
+template <class K, int R, int NT>
+inline void RunNtGroups(int64_t nt, const uint8_t* pack, int64_t gbytes, int64_t width, const XDesc& x, int64_t r,
+                        int64_t nvalid, int64_t t0, float* y, int64_t ys) {
+  if constexpr (NT <= 1) {
+    K::template Run<R, 1>(pack, gbytes, width, x, r, nvalid, t0, y, ys);
+  } else {
+    if (nt >= NT) K::template Run<R, NT>(pack, gbytes, width, x, r, nvalid, t0, y, ys);
+    else RunNtGroups<K, R, NT - 1>(nt, pack, gbytes, width, x, r, nvalid, t0, y, ys);
+  }
+}
+
+// Rows [r0, r1) (r0 a multiple of L) for all tokens. Decode walks the groups once; prefill keeps
+// a ~256 KiB block of groups in L2 while every group of NT tokens passes over it.
+template <class V, class K>
+void RunGroups(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0, int64_t r1) {
+  constexpr int L = V::N;
+  const int64_t width = K::Width(w), gbytes = K::GroupBytes(w);
+  const uint8_t* base = w.packed + (r0 / L) * gbytes;
+  const bool decode = x.T < kDequantMinT;
+  static_assert(kDequantMinT == 4, "decode tiles take up to 3 tokens");
+  constexpr int RD = K::kDecodeR, RP = K::kR, NT = K::kNT;
+  const int64_t R = decode ? RD : RP;
+  int64_t gpb = decode ? (r1 - r0 + L - 1) / L : (256 * 1024) / gbytes;
   gpb = gpb < R ? R : gpb / R * R;
   for (int64_t b0 = r0; b0 < r1; b0 += gpb * L) {
     const int64_t nrows = r1 - b0 < gpb * L ? r1 - b0 : gpb * L;
     const int64_t ng = (nrows + L - 1) / L;
     const uint8_t* blk = base + ((b0 - r0) / L) * gbytes;
-    for (int64_t t0 = 0; t0 < x.T; t0 += NT) {
-      const int64_t nt = x.T - t0 < NT ? x.T - t0 : NT;
+    for (int64_t t0 = 0; t0 < x.T; t0 += decode ? x.T : NT) {
+      const int64_t nt = decode ? x.T : (x.T - t0 < NT ? x.T - t0 : NT);
       int64_t g = 0;
-      for (; g + R <= ng; g += R)
-        RunNtPacked<V, PF, R, NT>(nt, blk + g * gbytes, gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
-      for (; g < ng; ++g)
-        RunNtPacked<V, PF, 1, NT>(nt, blk + g * gbytes, gbytes, nb, x, b0 + g * L, nrows - g * L, t0, y, ys);
+      if (decode) {
+        for (; g + RD <= ng; g += RD)
+          RunNtGroups<K, RD, 3>(nt, blk + g * gbytes, gbytes, width, x, b0 + g * L, nrows - g * L, t0, y, ys);
+        for (; g < ng; ++g) RunNtGroups<K, 1, 3>(nt, blk + g * gbytes, gbytes, width, x, b0 + g * L, nrows - g * L, t0, y, ys);
+      } else {
+        for (; g + RP <= ng; g += RP)
+          RunNtGroups<K, RP, NT>(nt, blk + g * gbytes, gbytes, width, x, b0 + g * L, nrows - g * L, t0, y, ys);
+        for (; g < ng; ++g) RunNtGroups<K, 1, NT>(nt, blk + g * gbytes, gbytes, width, x, b0 + g * L, nrows - g * L, t0, y, ys);
+      }
     }
   }
 }
