@@ -6,7 +6,7 @@ namespace qs::kern {
 const KernelTable* Avx2Kernels() {
   static const KernelTable t = {"avx2", &MatMulRows<VecAvx2>, &DotF<VecAvx2>, &DecodeRowAny<VecAvx2>, &AxpyF<VecAvx2>, &QuantizeQ8,
                                   &AttnScoresF<VecAvx2>, &AttnWsumF<VecAvx2>,
-                                  &SoftmaxF<VecAvx2>, &SwiGluF<VecAvx2>, &ExpShiftF<VecAvx2>, nullptr};
+                                  &SwiGluF<VecAvx2>, &ExpShiftF<VecAvx2>, nullptr};
   return &t;
 }
 

@@ -10,10 +10,10 @@ namespace qs::kern {
 const KernelTable* Avx512Kernels(bool vnni, bool bf16) {
   using V = VecAvx512<false>;
   using W = VecAvx512<true>;
-  static const KernelTable plain = {"avx512", &MatMulRows<V>, &DotF<V>, &DecodeRowAny<V>, &AxpyF<V>, &QuantizeQ8, &AttnScoresF<V>, &AttnWsumF<V>, &SoftmaxF<V>, &SwiGluF<V>, &ExpShiftF<V>, nullptr};
-  static const KernelTable with_vnni = {"avx512-vnni", &MatMulRows<W>, &DotF<W>, &DecodeRowAny<W>, &AxpyF<W>, &QuantizeQ8, &AttnScoresF<W>, &AttnWsumF<W>, &SoftmaxF<W>, &SwiGluF<W>, &ExpShiftF<W>, nullptr};
-  static const KernelTable plain_bf16 = {"avx512-bf16", &MatMulRowsBf16<V>, &DotF<V>, &DecodeRowAny<V>, &AxpyF<V>, &QuantizeQ8, &AttnScoresF<V>, &AttnWsumF<V>, &SoftmaxF<V>, &SwiGluF<V>, &ExpShiftF<V>, &RoundBf16};
-  static const KernelTable vnni_bf16 = {"avx512-vnni-bf16", &MatMulRowsBf16<W>, &DotF<W>, &DecodeRowAny<W>, &AxpyF<W>, &QuantizeQ8, &AttnScoresF<W>, &AttnWsumF<W>, &SoftmaxF<W>, &SwiGluF<W>, &ExpShiftF<W>, &RoundBf16};
+  static const KernelTable plain = {"avx512", &MatMulRows<V>, &DotF<V>, &DecodeRowAny<V>, &AxpyF<V>, &QuantizeQ8, &AttnScoresF<V>, &AttnWsumF<V>, &SwiGluF<V>, &ExpShiftF<V>, nullptr};
+  static const KernelTable with_vnni = {"avx512-vnni", &MatMulRows<W>, &DotF<W>, &DecodeRowAny<W>, &AxpyF<W>, &QuantizeQ8, &AttnScoresF<W>, &AttnWsumF<W>, &SwiGluF<W>, &ExpShiftF<W>, nullptr};
+  static const KernelTable plain_bf16 = {"avx512-bf16", &MatMulRowsBf16<V>, &DotF<V>, &DecodeRowAny<V>, &AxpyF<V>, &QuantizeQ8, &AttnScoresF<V>, &AttnWsumF<V>, &SwiGluF<V>, &ExpShiftF<V>, &RoundBf16};
+  static const KernelTable vnni_bf16 = {"avx512-vnni-bf16", &MatMulRowsBf16<W>, &DotF<W>, &DecodeRowAny<W>, &AxpyF<W>, &QuantizeQ8, &AttnScoresF<W>, &AttnWsumF<W>, &SwiGluF<W>, &ExpShiftF<W>, &RoundBf16};
   if (bf16) return vnni ? &vnni_bf16 : &plain_bf16;
   return vnni ? &with_vnni : &plain;
 }

@@ -109,36 +109,6 @@ inline typename V::F ExpV(typename V::F x) {
   return V::ZeroWhereBelow(V::MulPow2(p, n), x, lo);
 }
 
-template <class V>
-void SoftmaxF(float* x, int64_t n) {
-  using F = typename V::F;
-  int64_t i = 0;
-  float m = -INFINITY;
-  if (n >= V::N) {
-    F mv = V::Load(x);
-    for (i = V::N; i + V::N <= n; i += V::N) mv = V::Max(mv, V::Load(x + i));
-    m = V::ReduceMax(mv);
-  }
-  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
-  const F neg_m = V::Set1(-m);
-  F sv = V::Zero();
-  for (i = 0; i + V::N <= n; i += V::N) {
-    const F e = ExpV<V>(V::Add(V::Load(x + i), neg_m));
-    V::Store(x + i, e);
-    sv = V::Add(sv, e);
-  }
-  float s = V::Reduce(sv);
-  if (i < n) {  // tail through one padded vector (exp of -inf lanes is 0)
-    alignas(64) float t[V::N];
-    for (int k = 0; k < V::N; ++k) t[k] = i + k < n ? x[i + k] - m : -INFINITY;
-    V::Store(t, ExpV<V>(V::Load(t)));
-    for (int64_t k = 0; i + k < n; ++k) x[i + k] = t[k], s += t[k];
-  }
-  const F inv = V::Set1(1.0f / s);
-  for (i = 0; i + V::N <= n; i += V::N) V::Store(x + i, V::Mul(V::Load(x + i), inv));
-  for (; i < n; ++i) x[i] *= 1.0f / s;
-}
-
 // x[i] = e^(x[i] - m) in place; returns their sum (online softmax, kernels/ops.h Attention).
 template <class V>
 float ExpShiftF(float* x, int64_t n, float m) {

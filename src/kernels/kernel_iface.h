@@ -84,7 +84,6 @@ struct KernelTable {
                       float scale, float* out, int64_t os);
   void (*attn_wsum)(const float* p, int64_t ps, int64_t nq, const float* v, int64_t vs, int64_t S, int64_t d,
                     float* out, int64_t os);
-  void (*softmax)(float* x, int64_t n);                                   // kernels/ops.h Softmax
   void (*swiglu)(const float* g, const float* u, int64_t n, float* out);  // kernels/ops.h SwiGlu
   float (*exp_shift)(float* x, int64_t n, float m);  // x = e^(x - m), returns the sum
   // Only on AVX512-BF16 tables (null elsewhere): x[0..n) rounded to bf16 as vcvtne2ps2bf16 does

@@ -250,14 +250,6 @@ void AttnWeightedSum(const float* p, int64_t ps, int64_t nq, const float* v, int
   }
 }
 
-void SoftmaxKernel(float* x, int64_t n) {
-  if (const kern::KernelTable* t = KernelsFor(ActiveIsa())) {
-    t->softmax(x, n);
-    return;
-  }
-  SoftmaxPrecise(x, n);  // the scalar twin: libm's expf in index order
-}
-
 void SwiGluKernel(const float* g, const float* u, int64_t n, float* out) {
   if (const kern::KernelTable* t = KernelsFor(ActiveIsa())) {
     t->swiglu(g, u, n, out);

@@ -74,9 +74,8 @@ void AttnWeightedSum(const float* p, int64_t ps, int64_t nq, const float* v, int
 
 // fp32 dot product (SIMD per the active ISA; the scalar twin keeps 8 partial sums).
 float Dot(const float* a, const float* b, int64_t n);
-// In-place softmax and out = silu(g) * u (kernels/ops.h): SIMD with a Cephes-style vector exp
-// (~1 ulp) per the active ISA; the scalar path uses std::exp.
-void SoftmaxKernel(float* x, int64_t n);
+// out = silu(g) * u (kernels/ops.h SwiGlu): SIMD with a Cephes-style vector exp (~1 ulp) per the
+// active ISA; the scalar path uses std::exp.
 void SwiGluKernel(const float* g, const float* u, int64_t n, float* out);
 // x[i] = e^(x[i] - m) in place (the same vector exp); returns the sum.
 float ExpShiftKernel(float* x, int64_t n, float m);

@@ -15,9 +15,7 @@ void RmsNorm(const float* x, const float* w, int64_t n, double eps, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * inv * w[i];
 }
 
-void Softmax(float* x, int64_t n) { SoftmaxKernel(x, n); }
-
-void SoftmaxPrecise(float* x, int64_t n) {
+void Softmax(float* x, int64_t n) {
   float m = -INFINITY;
   for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
   float s = 0.f;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 
 #include "base/cpu.h"
 #include "base/log.h"
@@ -121,13 +122,15 @@ std::unique_ptr<PackedWeights> PackedWeights::Pack(const std::vector<WeightMatri
   // twice) share one packed copy.
   std::vector<size_t> offset(ws.size(), SIZE_MAX);
   std::vector<size_t> same_as(ws.size(), SIZE_MAX);
+  std::unordered_map<const uint8_t*, size_t> first;  // source bytes -> first matrix over them
   size_t total = 0;
   for (size_t i = 0; i < ws.size(); ++i) {
     if (!CanPack(*ws[i], lanes)) continue;
-    for (size_t k = 0; k < i && same_as[i] == SIZE_MAX; ++k)
-      if (offset[k] != SIZE_MAX && ws[k]->data == ws[i]->data && ws[k]->rows == ws[i]->rows && ws[k]->cols == ws[i]->cols)
-        same_as[i] = k;
-    if (same_as[i] != SIZE_MAX) continue;
+    auto [it, fresh] = first.emplace(ws[i]->data, i);
+    if (!fresh && ws[it->second]->rows == ws[i]->rows && ws[it->second]->cols == ws[i]->cols) {
+      same_as[i] = it->second;
+      continue;
+    }
     const int64_t ng = (ws[i]->rows + lanes - 1) / lanes;
     offset[i] = total;
     total += (static_cast<size_t>(ng) * PackedGroupBytes(*ws[i], lanes) + 63) / 64 * 64;

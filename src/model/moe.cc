@@ -72,7 +72,7 @@ void Route(const RouterParams& p, const float* logits, const float* bias, int32_
   // Scores: softmax over all routed experts (V2) or per-expert sigmoid (V3), in fp32.
   thread_local std::vector<float> s, sel;
   s.assign(logits, logits + E);
-  if (p.scoring == ScoringFunc::kSoftmax) SoftmaxPrecise(s.data(), E);
+  if (p.scoring == ScoringFunc::kSoftmax) Softmax(s.data(), E);
   else for (auto& v : s) v = Sigmoid(v);
   // Selection scores: the correction bias only steers selection (V3 §2.1.2, "auxiliary-loss-free").
   sel = s;
