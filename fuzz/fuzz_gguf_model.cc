@@ -7,7 +7,7 @@
 
 #include "io/gguf.h"
 #include "model/gguf_config.h"
-#include "model/registry.h"
+#include "model/transformer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto g = qs::GgufFile::Parse(data, size, "fuzz.gguf");
@@ -16,11 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!cfg.ok()) return 0;
   // Keep the fuzzer away from configs whose activations alone would exhaust memory.
   if (cfg->hidden_size * cfg->vocab_size > (1 << 24) || cfg->num_hidden_layers > 64) return 0;
-  const qs::ArchEntry* arch = qs::FindArchitecture(*cfg);
-  if (!arch) return 0;
   auto src = qs::WeightSource::FromGguf(std::move(g).value(), *cfg);
   if (!src.ok()) return 0;
-  auto model = arch->make(*cfg, std::move(src).value());
+  auto model = qs::MakeTransformer(*cfg, std::move(src).value());
   if (!model.ok()) return 0;
   auto cache = (*model)->NewCache(2);
   std::vector<int32_t> tokens = {0, static_cast<int32_t>(cfg->vocab_size - 1)};

@@ -33,12 +33,18 @@ void SwiGlu(const float* g, const float* u, int64_t n, float* out) { SwiGluKerne
 
 void Axpy(float a, const float* x, float* y, int64_t n) { AxpyKernel(a, x, y, n); }
 
-void Attention(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs,
-               int64_t S, int64_t dk, int64_t dv, float scale, float* out, int64_t os, std::vector<float>* scratch) {
+void AttentionRows(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs,
+                   const int32_t* idx, int64_t S, int64_t dk, int64_t dv, float scale, float* out, int64_t os,
+                   std::vector<float>* scratch) {
   const int64_t B = kAttnBlock;
   // scratch: scores [nq][B] | block values [nq][dv] | running max [nq] | running sum [nq]
-  scratch->resize(static_cast<size_t>(nq * B + nq * dv + 2 * nq));
+  //          | gathered key rows [B][ks] | gathered value rows [B][vs] (idx only)
+  const bool v_in_k = v >= k && vs == ks && (v - k) + dv <= ks;
+  const int64_t gk = idx ? B * ks : 0, gv = idx && !v_in_k ? B * vs : 0;
+  scratch->resize(static_cast<size_t>(nq * B + nq * dv + 2 * nq + gk + gv));
   float* sc = scratch->data();
+  float* kg = sc + nq * B + nq * dv + 2 * nq;
+  float* vg = kg + gk;
   float* blk = sc + nq * B;
   float* mx = blk + nq * dv;
   float* sum = mx + nq;
@@ -49,7 +55,17 @@ void Attention(const float* q, int64_t nq, int64_t qs, const float* k, int64_t k
   }
   for (int64_t s0 = 0; s0 < S; s0 += B) {
     const int64_t n = std::min(B, S - s0);
-    AttnScores(q, nq, qs, k + s0 * ks, ks, n, dk, scale, sc, B);
+    const float* kb = k + s0 * ks;
+    const float* vb = v + s0 * vs;
+    if (idx) {
+      for (int64_t j = 0; j < n; ++j) {
+        std::copy_n(k + static_cast<int64_t>(idx[s0 + j]) * ks, ks, kg + j * ks);
+        if (!v_in_k) std::copy_n(v + static_cast<int64_t>(idx[s0 + j]) * vs, dv, vg + j * vs);
+      }
+      kb = kg;
+      vb = v_in_k ? kg + (v - k) : vg;
+    }
+    AttnScores(q, nq, qs, kb, ks, n, dk, scale, sc, B);
     for (int64_t i = 0; i < nq; ++i) {
       float* si = sc + i * B;
       float bm = si[0];
@@ -61,13 +77,18 @@ void Attention(const float* q, int64_t nq, int64_t qs, const float* k, int64_t k
       if (corr != 1.f)
         for (int64_t c = 0; c < dv; ++c) out[i * os + c] *= corr;
     }
-    AttnWeightedSum(sc, B, nq, v + s0 * vs, vs, n, dv, blk, dv);
+    AttnWeightedSum(sc, B, nq, vb, vs, n, dv, blk, dv);
     for (int64_t i = 0; i < nq; ++i) AxpyKernel(1.f, blk + i * dv, out + i * os, dv);
   }
   for (int64_t i = 0; i < nq; ++i) {
     const float inv = 1.f / sum[i];
     for (int64_t c = 0; c < dv; ++c) out[i * os + c] *= inv;
   }
+}
+
+void Attention(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs,
+               int64_t S, int64_t dk, int64_t dv, float scale, float* out, int64_t os, std::vector<float>* scratch) {
+  AttentionRows(q, nq, qs, k, ks, v, vs, nullptr, S, dk, dv, scale, out, os, scratch);
 }
 
 }  // namespace qs

@@ -28,5 +28,12 @@ void Axpy(float a, const float* x, float* y, int64_t n);
 inline constexpr int64_t kAttnBlock = 64;
 void Attention(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs,
                int64_t S, int64_t dk, int64_t dv, float scale, float* out, int64_t os, std::vector<float>* scratch);
+// The same over the S cached rows idx[0..S) only (sparse attention: row s is k + idx[s] * ks).
+// Each block of up to kAttnBlock selected rows is gathered into scratch (it stays in L2) and then
+// runs through the same kernels; when the values live inside the key rows (MLA: v == k + offset,
+// vs == ks) the gathered keys serve as values too.
+void AttentionRows(const float* q, int64_t nq, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs,
+                   const int32_t* idx, int64_t S, int64_t dk, int64_t dv, float scale, float* out, int64_t os,
+                   std::vector<float>* scratch);
 
 }  // namespace qs

@@ -1,4 +1,6 @@
 #include "model/config.h"
+#include "model/arch/arch.h"
+#include "model/config_reader.h"
 
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -8,66 +10,7 @@
 
 namespace qs {
 
-namespace {
-
-using nlohmann::json;
-
-// Typed getters: missing → default; wrong type → error naming the key.
-class Reader {
- public:
-  Reader(const json& j, const std::string& file) : j_(j), file_(file) {}
-  Status status() const { return st_; }
-
-  int64_t Int(const char* key, int64_t def, bool required = false) {
-    auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) {
-      if (required) Fail(std::string("missing required key '") + key + "'");
-      return def;
-    }
-    if (it->is_number_integer()) return it->get<int64_t>();
-    if (it->is_number_float()) {
-      double d = it->get<double>();
-      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
-    }
-    Fail(std::string("key '") + key + "' must be an integer, got " + it->dump());
-    return def;
-  }
-  double Float(const char* key, double def) { return FloatIn(j_, key, def, ""); }
-  double FloatIn(const json& o, const char* key, double def, const std::string& prefix) {
-    auto it = o.find(key);
-    if (it == o.end() || it->is_null()) return def;
-    if (it->is_number()) {
-      double d = it->get<double>();
-      if (std::isfinite(d)) return d;
-    }
-    Fail("key '" + prefix + key + "' must be a finite number, got " + it->dump());
-    return def;
-  }
-  bool Bool(const char* key, bool def) {
-    auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) return def;
-    if (it->is_boolean()) return it->get<bool>();
-    Fail(std::string("key '") + key + "' must be true/false, got " + it->dump());
-    return def;
-  }
-  std::string Str(const char* key, const std::string& def) {
-    auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) return def;
-    if (it->is_string()) return it->get<std::string>();
-    Fail(std::string("key '") + key + "' must be a string, got " + it->dump());
-    return def;
-  }
-  void Fail(const std::string& msg) {
-    if (st_.ok()) st_ = InvalidArgument(file_ + ": " + msg);
-  }
-
- private:
-  const json& j_;
-  std::string file_;
-  Status st_;
-};
-
-}  // namespace
+using Reader = ConfigReader;
 
 const char* ToString(ScoringFunc f) { return f == ScoringFunc::kSigmoid ? "sigmoid" : "softmax"; }
 const char* ToString(TopkMethod m) {
@@ -129,9 +72,9 @@ static Result<ModelConfig> ParseModelConfigImpl(const std::string& text, const s
   }
 
   c.head_dim = r.Int("head_dim", 0);
-  // Qwen2's q/k/v projections always carry a bias (modeling_qwen2: bias=True); Llama's only with
-  // attention_bias.
-  c.attention_bias = r.Bool("attention_bias", c.architecture == "Qwen2ForCausalLM" || c.model_type == "qwen2");
+  // Default false (Llama's `attention_bias`); a family whose projections always carry biases sets
+  // it in its spec's read_config (arch/dense.cc).
+  c.attention_bias = r.Bool("attention_bias", false);
   if (r.Bool("mlp_bias", false)) r.Fail("key 'mlp_bias' true is not supported (no released DeepSeek/Qwen/Llama model uses it)");
 
   c.q_lora_rank = r.Int("q_lora_rank", 0);
@@ -219,6 +162,8 @@ static Result<ModelConfig> ParseModelConfigImpl(const std::string& text, const s
       }
     }
   }
+  // The family's own keys, defaults and feature flags (model/arch/<family>.cc).
+  if (const ArchSpec* spec = FindArchitecture(c); spec && spec->read_config) spec->read_config(r, &c);
   QS_RETURN_IF_ERROR(r.status());
   if (c.head_dim == 0 && c.num_attention_heads > 0) c.head_dim = c.hidden_size / c.num_attention_heads;
   QS_RETURN_IF_ERROR(ValidateModelConfig(c, file));

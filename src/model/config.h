@@ -72,6 +72,16 @@ struct ModelConfig {
 
   RopeConfig rope;
 
+  // DeepSeek Sparse Attention's lightning indexer (V3.2: config keys index_n_heads,
+  // index_head_dim, index_topk; read by its architecture spec). topk 0: no indexer.
+  int64_t index_n_heads = 0, index_head_dim = 0, index_topk = 0;
+
+  // Feature flags: behaviour differences between releases, set by the architecture spec
+  // (model/arch/) from what the family's reference code does; blocks read these, never names.
+  // HF DeepseekV2's MoE multiplies routed weights by routed_scaling_factor only when it does not
+  // renormalise them (modeling_deepseek.py V2); V3 and model.py always scale.
+  bool moe_scale_only_if_not_normalized = false;
+
   // quantization_config (fp8 block quantisation of the official V3/R1 release).
   bool fp8 = false;
   int64_t fp8_block_rows = 128, fp8_block_cols = 128;

@@ -3,38 +3,21 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/arch/arch.h"
 #include "model/gguf_names.h"
 
 namespace qs {
 
-namespace {
-
-// HF architecture names for llama.cpp's: the registry and the forward pass key on these.
-struct ArchMap {
-  const char* gguf;
-  const char* hf;
-  const char* model_type;
-};
-constexpr ArchMap kArchs[] = {
-    {"qwen2", "Qwen2ForCausalLM", "qwen2"},
-    {"llama", "LlamaForCausalLM", "llama"},
-    {"deepseek2", "DeepseekV2ForCausalLM", "deepseek_v2"},  // V3 when the gating is sigmoid (below)
-};
-
-}  // namespace
-
 Result<ModelConfig> ConfigFromGguf(const GgufFile& g) {
   QS_ASSIGN_OR_RETURN(std::string arch, g.GetString("general.architecture"));
-  const ArchMap* am = nullptr;
-  for (const auto& a : kArchs)
-    if (arch == a.gguf) am = &a;
-  if (!am)
-    return Unsupported(g.path() + ": general.architecture '" + arch +
-                       "' is not supported (supported: qwen2, llama, deepseek2)");
+  const ArchSpec* spec = FindGgufArchitecture(arch);
+  if (!spec)
+    return Unsupported(g.path() + ": general.architecture '" + arch + "' is not supported (supported: " +
+                       SupportedGgufArchitectures() + ")");
   const std::string A = arch + ".";
   ModelConfig c;
-  c.architecture = am->hf;
-  c.model_type = am->model_type;
+  c.architecture = spec->hf_architectures.front();
+  c.model_type = spec->model_types.empty() ? "" : spec->model_types.front();
 
   auto req = [&](const std::string& k) { return g.GetInt(A + k); };
   QS_ASSIGN_OR_RETURN(c.num_hidden_layers, req("block_count"));
@@ -86,62 +69,8 @@ Result<ModelConfig> ConfigFromGguf(const GgufFile& g) {
     std::memcpy(c.rope.freq_divisors.data(), rf->data, c.rope.freq_divisors.size() * 4);
   }
 
-  if (arch == "deepseek2") {
-    QS_ASSIGN_OR_RETURN(c.q_lora_rank, g.GetIntOr(A + "attention.q_lora_rank", 0));
-    QS_ASSIGN_OR_RETURN(c.kv_lora_rank, req("attention.kv_lora_rank"));
-    QS_ASSIGN_OR_RETURN(c.qk_rope_head_dim, req("rope.dimension_count"));
-    // Newer converters store the MQA view (key_length = kv_lora + rope, one kv head) and put the
-    // per-head sizes in *_mla keys; older ones store the per-head sizes in key/value_length.
-    int64_t key_len = 0, val_len = 0;
-    if (g.Find(A + "attention.key_length_mla")) {
-      QS_ASSIGN_OR_RETURN(key_len, g.GetInt(A + "attention.key_length_mla"));
-      QS_ASSIGN_OR_RETURN(val_len, g.GetInt(A + "attention.value_length_mla"));
-    } else {
-      QS_ASSIGN_OR_RETURN(key_len, req("attention.key_length"));
-      QS_ASSIGN_OR_RETURN(val_len, req("attention.value_length"));
-    }
-    c.qk_nope_head_dim = key_len - c.qk_rope_head_dim;
-    c.v_head_dim = val_len;
-    c.num_key_value_heads = c.num_attention_heads;  // MLA: every head has its own key (absorbed)
-    QS_ASSIGN_OR_RETURN(c.first_k_dense_replace, g.GetIntOr(A + "leading_dense_block_count", 0));
-    QS_ASSIGN_OR_RETURN(c.moe_intermediate_size, g.GetIntOr(A + "expert_feed_forward_length", 0));
-    QS_ASSIGN_OR_RETURN(c.n_routed_experts, g.GetIntOr(A + "expert_count", 0));
-    QS_ASSIGN_OR_RETURN(c.n_shared_experts, g.GetIntOr(A + "expert_shared_count", 0));
-    QS_ASSIGN_OR_RETURN(c.num_experts_per_tok, g.GetIntOr(A + "expert_used_count", 0));
-    QS_ASSIGN_OR_RETURN(c.routed_scaling_factor, g.GetFloatOr(A + "expert_weights_scale", 1.0));
-    if (g.Find(A + "expert_weights_norm")) {
-      QS_ASSIGN_OR_RETURN(c.norm_topk_prob, g.GetBool(A + "expert_weights_norm"));
-    }
-    QS_ASSIGN_OR_RETURN(int64_t gating, g.GetIntOr(A + "expert_gating_func", 1));  // 1 softmax, 2 sigmoid
-    if (gating != 1 && gating != 2)
-      return Unsupported(g.path() + ": " + A + "expert_gating_func = " + std::to_string(gating) + " (1 softmax, 2 sigmoid)");
-    c.scoring_func = gating == 2 ? ScoringFunc::kSigmoid : ScoringFunc::kSoftmax;
-    QS_ASSIGN_OR_RETURN(c.n_group, g.GetIntOr(A + "expert_group_count", 1));
-    QS_ASSIGN_OR_RETURN(c.topk_group, g.GetIntOr(A + "expert_group_used_count", c.n_group));
-    if (gating == 2) {
-      // Sigmoid gating with the score-correction bias is DeepSeek-V3's noaux_tc routing.
-      c.architecture = "DeepseekV3ForCausalLM";
-      c.model_type = "deepseek_v3";
-      c.topk_method = TopkMethod::kNoauxTc;
-    } else {
-      c.topk_method = c.n_group > 1 ? TopkMethod::kGroupLimitedGreedy : TopkMethod::kGreedy;
-    }
-    QS_ASSIGN_OR_RETURN(c.num_nextn_predict_layers, g.GetIntOr(A + "nextn_predict_layers", 0));
-  } else {
-    c.attention_bias = g.FindTensor("blk.0.attn_q.bias") != nullptr;
-    const int64_t def_hd = c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0;
-    QS_ASSIGN_OR_RETURN(c.head_dim, g.GetIntOr(A + "attention.key_length", def_hd));
-    QS_ASSIGN_OR_RETURN(int64_t vlen, g.GetIntOr(A + "attention.value_length", c.head_dim));
-    if (vlen != c.head_dim)
-      return Unsupported(g.path() + ": " + A + "attention.value_length differs from key_length");
-    QS_ASSIGN_OR_RETURN(int64_t rope_dim, g.GetIntOr(A + "rope.dimension_count", c.head_dim));
-    if (rope_dim != c.head_dim)
-      return Unsupported(g.path() + ": partial rotary embeddings (" + A + "rope.dimension_count " + std::to_string(rope_dim) +
-                         " < head dim " + std::to_string(c.head_dim) + ") are not supported");
-    // llama.cpp's `llama` uses rope type NORM (adjacent pairs) and its converter permuted the
-    // Q/K rows into that order; `qwen2` uses NEOX (half-split) on unpermuted rows.
-    c.rope_interleaved = arch == "llama";
-  }
+  // The family's own keys (model/arch/<family>.cc).
+  if (spec->read_gguf) QS_RETURN_IF_ERROR(spec->read_gguf(g, A, &c));
   QS_RETURN_IF_ERROR(ValidateModelConfig(c, g.path()));
   return c;
 }

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "io/gguf_writer.h"
+#include "model/arch/arch.h"
 #include "model/gguf_names.h"
 #include "model/synth.h"
 
@@ -47,19 +48,6 @@ constexpr MixRule kMixRules[] = {
     {"q4_k_s", "attn_v.weight", When::kFirstFour, GgmlType::Q5_K},
     {"q4_k_s", "ffn_down", When::kFirstEighth, GgmlType::Q5_K},
 };
-// After the mix: llama_tensor_get_type's rule for LLM_TYPE_70B (llama with 80 layers, e.g.
-// R1-Distill-Llama-70B): 8 query heads share each attn_v, so it gets more bits cheaply.
-struct SizeRule {
-  const char* arch;
-  int64_t n_layer;
-  const char* tensor;
-  GgmlType from[2];
-  GgmlType to;
-};
-constexpr SizeRule kSizeRules[] = {
-    {"llama", 80, "attn_v.weight", {GgmlType::Q3_K, GgmlType::Q4_K}, GgmlType::Q5_K},
-};
-
 // Name chain order in llama_tensor_get_type: a tensor is judged by the first of these it contains
 // (so e.g. "ffn_down" rules never see an attn_v tensor).
 constexpr const char* kMixChain[] = {"attn_v.weight", "attn_k.weight", "attn_q.weight", "ffn_down",
@@ -138,10 +126,12 @@ Result<GgmlType> ChooseGgufTensorType(const ModelConfig& c, const GgufFileType& 
         }
       break;
     }
-    for (const SizeRule& r : kSizeRules)
-      if (GgufArchitecture(c) == r.arch && n == r.n_layer && name.find(r.tensor) != std::string::npos &&
-          (type == r.from[0] || type == r.from[1]))
-        type = r.to;
+    // After the mix: llama_tensor_get_type's size rule (LLM_TYPE_70B: Q3_K/Q4_K attn_v -> Q5_K),
+    // for the layer count the architecture spec names (arch.h gguf_attn_v_more_bits_layers).
+    const ArchSpec* spec = FindArchitecture(c);
+    if (spec && spec->gguf_attn_v_more_bits_layers == n && name.find("attn_v.weight") != std::string::npos &&
+        (type == GgmlType::Q3_K || type == GgmlType::Q4_K))
+      type = GgmlType::Q5_K;
   }
   if (t.cols() % GgmlTraits(type).block_size != 0) {
     const GgmlType want = type;
@@ -166,7 +156,7 @@ Result<std::vector<GgufPlanEntry>> PlanGgufTensors(const ModelConfig& c, const G
   const std::string arch = GgufArchitecture(c);
   if (arch.empty())
     return Unsupported("no llama.cpp architecture for '" + c.architecture + "' (model_type '" + c.model_type +
-                       "'); supported: Qwen2ForCausalLM, LlamaForCausalLM, DeepSeek V2/V3 (MLA)");
+                       "'); supported: " + SupportedArchitectures());
   QS_ASSIGN_OR_RETURN(auto specs, CheckpointTensorSpecs(c));
   std::vector<GgufPlanEntry> plan;
   if (c.rope.scaling == RopeScaling::kLlama3 || !c.rope.freq_divisors.empty()) {
@@ -197,7 +187,7 @@ Result<std::vector<GgufPlanEntry>> PlanGgufTensors(const ModelConfig& c, const G
       e.hf_name.replace(e.hf_name.find(key), key.size(), ".experts.{E}.");
     }
     // convert_hf_to_gguf.py LlamaModel.modify_tensors: q_proj / k_proj weights and biases.
-    if (arch == "llama" && (s.name.find("self_attn.q_proj.") != std::string::npos ||
+    if (FindArchitecture(c)->gguf_permutes_qk && (s.name.find("self_attn.q_proj.") != std::string::npos ||
                             s.name.find("self_attn.k_proj.") != std::string::npos))
       e.permute_head_dim = c.head_dim;
     plan.push_back(e);
@@ -254,38 +244,11 @@ Status WriteGgufConfigMetadata(const ModelConfig& c, const std::string& model_na
   if (c.num_experts_per_tok > 0 && c.is_mla()) u32("expert_used_count", c.num_experts_per_tok);
   w->SetU32("general.file_type", static_cast<uint32_t>(ft.llama_ftype));
 
-  if (arch == "llama") {
-    u32("vocab_size", c.vocab_size);
-    u32("rope.dimension_count", c.head_dim);
-  }
-  if (!c.is_mla() && c.head_dim * c.num_attention_heads != c.hidden_size) {
-    // An explicit head_dim (converter: hparams["head_dim"]) travels as key/value length.
-    u32("attention.key_length", c.head_dim);
-    u32("attention.value_length", c.head_dim);
-  }
+  // The architecture's own keys (model/arch/<family>.cc).
+  if (const ArchSpec* spec = FindArchitecture(c); spec && spec->write_gguf) spec->write_gguf(c, A, w);
   if (c.rope.scaling == RopeScaling::kLinear) {
     w->SetString(A + "rope.scaling.type", "linear");
     f32("rope.scaling.factor", c.rope.factor);
-  }
-  if (c.is_mla()) {  // DeepseekV2Model.set_gguf_parameters
-    u32("leading_dense_block_count", c.first_k_dense_replace);
-    u32("vocab_size", c.vocab_size);
-    if (c.q_lora_rank > 0) u32("attention.q_lora_rank", c.q_lora_rank);
-    u32("attention.kv_lora_rank", c.kv_lora_rank);
-    u32("attention.key_length", c.qk_nope_head_dim + c.qk_rope_head_dim);
-    u32("attention.value_length", c.v_head_dim);
-    u32("expert_feed_forward_length", c.moe_intermediate_size);
-    u32("expert_count", c.n_routed_experts);
-    u32("expert_shared_count", c.n_shared_experts);
-    f32("expert_weights_scale", c.routed_scaling_factor);
-    w->SetBool(A + "expert_weights_norm", c.norm_topk_prob);
-    u32("expert_gating_func", c.scoring_func == ScoringFunc::kSigmoid ? 2 : 1);
-    // Newer llama.cpp: group-limited routing (n_group / topk_group); b4747 ignored the groups.
-    if (c.n_group > 1) {
-      u32("expert_group_count", c.n_group);
-      u32("expert_group_used_count", c.topk_group);
-    }
-    u32("rope.dimension_count", c.qk_rope_head_dim);
   }
   if (c.rope.scaling == RopeScaling::kYarn) {
     w->SetString(A + "rope.scaling.type", "yarn");

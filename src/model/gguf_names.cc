@@ -1,5 +1,7 @@
 #include "model/gguf_names.h"
 
+#include "model/arch/arch.h"
+
 #include <string_view>
 
 namespace qs {
@@ -52,6 +54,21 @@ constexpr Rule kRules[] = {
     {"model.layers.{L}.mlp.shared_experts.down_proj.weight", "blk.{L}.ffn_down_shexp.weight"},
 };
 
+std::vector<Rule>& ExtraRules() {
+  static std::vector<Rule> rules;
+  return rules;
+}
+
+// Every rule: the shared table, then those blocks registered.
+template <class F>
+bool ForEachRule(F f) {
+  for (const Rule& r : kRules)
+    if (f(r)) return true;
+  for (const Rule& r : ExtraRules())
+    if (f(r)) return true;
+  return false;
+}
+
 struct Captures {
   int64_t layer = -1, expert = -1;
 };
@@ -95,28 +112,33 @@ std::string Fill(std::string_view pat, const Captures& cap, bool keep_expert_pla
 
 }  // namespace
 
+GgufNameRegistrar::GgufNameRegistrar(std::initializer_list<std::pair<const char*, const char*>> hf_to_gguf) {
+  for (const auto& [hf, gguf] : hf_to_gguf) ExtraRules().push_back(Rule{hf, gguf});
+}
+
 std::optional<GgufName> HfToGgufName(const std::string& hf) {
-  for (const Rule& r : kRules) {
+  std::optional<GgufName> out;
+  ForEachRule([&](const Rule& r) {
     Captures cap;
-    if (!Match(r.hf, hf, &cap)) continue;
-    GgufName out;
-    out.name = Fill(r.gguf, cap, false);
-    out.expert = cap.expert;
-    return out;
-  }
-  return std::nullopt;
+    if (!Match(r.hf, hf, &cap)) return false;
+    out = GgufName{Fill(r.gguf, cap, false), cap.expert, false};
+    return true;
+  });
+  return out;
 }
 
 std::optional<GgufName> GgufToHfName(const std::string& gguf) {
-  for (const Rule& r : kRules) {
+  std::optional<GgufName> out;
+  ForEachRule([&](const Rule& r) {
     Captures cap;
-    if (!Match(r.gguf, gguf, &cap)) continue;
-    GgufName out;
-    out.stacked = std::string_view(r.hf).find("{E}") != std::string_view::npos;
-    out.name = Fill(r.hf, cap, true);
-    return out;
-  }
-  return std::nullopt;
+    if (!Match(r.gguf, gguf, &cap)) return false;
+    GgufName g;
+    g.stacked = std::string_view(r.hf).find("{E}") != std::string_view::npos;
+    g.name = Fill(r.hf, cap, true);
+    out = g;
+    return true;
+  });
+  return out;
 }
 
 std::string ExpertName(const std::string& pattern, int64_t e) {
@@ -127,10 +149,8 @@ std::string ExpertName(const std::string& pattern, int64_t e) {
 }
 
 std::string GgufArchitecture(const ModelConfig& c) {
-  if (c.is_mla()) return "deepseek2";
-  if (c.architecture == "Qwen2ForCausalLM" || c.model_type == "qwen2") return "qwen2";
-  if (c.architecture == "LlamaForCausalLM" || c.model_type == "llama") return "llama";
-  return "";
+  const ArchSpec* spec = FindArchitecture(c);
+  return spec ? spec->gguf_arch : "";
 }
 
 }  // namespace qs

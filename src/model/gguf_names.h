@@ -11,7 +11,10 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "model/config.h"
@@ -32,6 +35,12 @@ std::optional<GgufName> HfToGgufName(const std::string& hf);
 std::optional<GgufName> GgufToHfName(const std::string& gguf);
 // Replaces "{E}" in a stacked name with `e`.
 std::string ExpertName(const std::string& pattern, int64_t e);
+
+// Blocks defined outside the shared table (model/blocks/*.cc) register their tensors' names here,
+// with the same {L} / {E} placeholders, at start-up.
+struct GgufNameRegistrar {
+  GgufNameRegistrar(std::initializer_list<std::pair<const char*, const char*>> hf_to_gguf);
+};
 
 // llama.cpp's `general.architecture` for a config ("qwen2", "llama", "deepseek2"); empty if none.
 std::string GgufArchitecture(const ModelConfig& c);

@@ -4,6 +4,9 @@
 //                   no value row — the latent is both (DeepSeek-V2 §2.1.2), so a token costs
 //                   (kv_lora_rank + qk_rope_head_dim) floats per layer, not 2·heads·head_dim.
 //   GQA (dense):    key row = n_kv_heads·head_dim, value row = n_kv_heads·head_dim.
+// and optionally an "aux row" a block keeps beside them, e.g. DeepSeek-V3.2's indexer key
+// [scale | fp8-rounded key] (model/blocks/indexer.h). Widths come from the attention block's
+// CacheLayout (model/block.h).
 #pragma once
 
 #include <cstdint>
@@ -15,18 +18,22 @@ namespace qs {
 
 class KvCache {
  public:
-  KvCache(int64_t n_layers, int64_t k_width, int64_t v_width, int64_t max_tokens);
+  KvCache(int64_t n_layers, int64_t k_width, int64_t v_width, int64_t max_tokens, int64_t aux_width = 0);
 
   int64_t size() const { return n_; }               // tokens cached
   int64_t max_tokens() const { return max_tokens_; }
   int64_t k_width() const { return k_width_; }
   int64_t v_width() const { return v_width_; }
-  size_t bytes_per_token() const { return static_cast<size_t>(n_layers_ * (k_width_ + v_width_)) * sizeof(float); }
+  int64_t aux_width() const { return aux_width_; }
+  size_t bytes_per_token() const {
+    return static_cast<size_t>(n_layers_ * (k_width_ + v_width_ + aux_width_)) * sizeof(float);
+  }
 
   // Grows storage to hold n tokens (amortised doubling). Error past max_tokens.
   Status Reserve(int64_t n);
   float* k(int64_t layer, int64_t pos) { return &k_[static_cast<size_t>(layer)][static_cast<size_t>(pos * k_width_)]; }
   float* v(int64_t layer, int64_t pos) { return &v_[static_cast<size_t>(layer)][static_cast<size_t>(pos * v_width_)]; }
+  float* aux(int64_t layer, int64_t pos) { return &a_[static_cast<size_t>(layer)][static_cast<size_t>(pos * aux_width_)]; }
   void set_size(int64_t n) { n_ = n; }
   // Forget tokens from position n on (e.g. to re-run a suffix).
   void Truncate(int64_t n) { if (n < n_) n_ = n; }
@@ -37,9 +44,9 @@ class KvCache {
   Status CopyPrefixFrom(const KvCache& src, int64_t n);
 
  private:
-  int64_t n_layers_, k_width_, v_width_, max_tokens_;
+  int64_t n_layers_, k_width_, v_width_, max_tokens_, aux_width_;
   int64_t n_ = 0, capacity_ = 0;
-  std::vector<std::vector<float>> k_, v_;
+  std::vector<std::vector<float>> k_, v_, a_;
 };
 
 // A run of consecutive tokens of one sequence inside a batched forward: activations rows

@@ -1,5 +1,5 @@
 // The model interface every architecture implements, and the loader that picks one from the
-// architecture registry (model/registry.h) by config.json's `architectures`.
+// architecture specs (model/arch/arch.h) by config.json's `architectures`.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,12 @@ struct ForwardTrace {
   std::vector<int32_t> experts;       // [n_moe_layers, T, k] selected experts, best first
   std::vector<float> expert_weights;  // [n_moe_layers, T, k]
   std::vector<int> moe_layers;        // layer index of each experts row
+  // Sparse attention (V3.2's indexer), for layers that select keys: [n_layers, T, topk] picked
+  // positions (ascending, -1 padded) and, when record_index_scores, [n_layers, T, S] scores
+  // (S = positions visible to the last row; -inf where not visible).
+  std::vector<int32_t> selected;
+  bool record_index_scores = false;
+  std::vector<float> index_scores;
 };
 
 struct ModelInfo {
@@ -33,6 +39,7 @@ struct ModelInfo {
   uint64_t weight_bytes = 0;     // as stored
   std::vector<std::pair<std::string, uint64_t>> dtype_params;  // dtype -> parameter count
   uint64_t kv_bytes_per_token = 0;
+  std::string chat_family;       // the architecture spec's default chat protocol family
 };
 
 // One sequence's share of a batched forward: n tokens appended to its own cache.

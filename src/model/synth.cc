@@ -12,6 +12,7 @@
 #include "io/mapped_file.h"
 #include "model/gguf_names.h"
 #include "model/gguf_quantize.h"
+#include "model/transformer.h"
 #include "quant/fp16.h"
 
 namespace qs {
@@ -19,71 +20,10 @@ namespace qs {
 namespace fs = std::filesystem;
 
 Result<std::vector<TensorSpec>> CheckpointTensorSpecs(const ModelConfig& c) {
+  QS_ASSIGN_OR_RETURN(auto decls, DeclareCheckpointTensors(c));
   std::vector<TensorSpec> s;
-  const int64_t H = c.hidden_size, V = c.vocab_size, NH = c.num_attention_heads;
-  auto lin = [&](const std::string& n, int64_t out, int64_t in, InitKind k = InitKind::kLinear) {
-    s.push_back({n, {out, in}, k});
-  };
-  auto norm = [&](const std::string& n, int64_t d) { s.push_back({n, {d}, InitKind::kNorm}); };
-  auto ffn = [&](const std::string& p, int64_t inter) {
-    lin(p + "gate_proj.weight", inter, H);
-    lin(p + "up_proj.weight", inter, H);
-    lin(p + "down_proj.weight", H, inter);
-  };
-  auto decoder = [&](int64_t l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    norm(p + "input_layernorm.weight", H);
-    norm(p + "post_attention_layernorm.weight", H);
-    const std::string a = p + "self_attn.";
-    if (!c.is_mla()) {  // dense GQA (Qwen2 / Llama): q/k/v (+ biases), o_proj, SwiGLU MLP
-      const int64_t hd = c.head_dim, NKV = c.num_key_value_heads;
-      lin(a + "q_proj.weight", NH * hd, H);
-      if (c.attention_bias) s.push_back({a + "q_proj.bias", {NH * hd}, InitKind::kBias});
-      lin(a + "k_proj.weight", NKV * hd, H);
-      if (c.attention_bias) s.push_back({a + "k_proj.bias", {NKV * hd}, InitKind::kBias});
-      lin(a + "v_proj.weight", NKV * hd, H);
-      if (c.attention_bias) s.push_back({a + "v_proj.bias", {NKV * hd}, InitKind::kBias});
-      lin(a + "o_proj.weight", H, NH * hd);
-      ffn(p + "mlp.", c.intermediate_size);
-      return;
-    }
-    if (c.q_lora_rank > 0) {
-      lin(a + "q_a_proj.weight", c.q_lora_rank, H);
-      norm(a + "q_a_layernorm.weight", c.q_lora_rank);
-      lin(a + "q_b_proj.weight", NH * c.qk_head_dim(), c.q_lora_rank);
-    } else {
-      lin(a + "q_proj.weight", NH * c.qk_head_dim(), H);
-    }
-    lin(a + "kv_a_proj_with_mqa.weight", c.kv_lora_rank + c.qk_rope_head_dim, H);
-    norm(a + "kv_a_layernorm.weight", c.kv_lora_rank);
-    lin(a + "kv_b_proj.weight", NH * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank);
-    lin(a + "o_proj.weight", H, NH * c.v_head_dim);
-    if (c.is_moe_layer(l)) {
-      lin(p + "mlp.gate.weight", c.n_routed_experts, H, InitKind::kRouter);
-      if (c.topk_method == TopkMethod::kNoauxTc)
-        s.push_back({p + "mlp.gate.e_score_correction_bias", {c.n_routed_experts}, InitKind::kBias});
-      for (int64_t e = 0; e < c.n_routed_experts; ++e) ffn(p + "mlp.experts." + std::to_string(e) + ".", c.moe_intermediate_size);
-      if (c.n_shared_experts > 0) ffn(p + "mlp.shared_experts.", c.moe_intermediate_size * c.n_shared_experts);
-    } else {
-      ffn(p + "mlp.", c.intermediate_size);
-    }
-  };
-  s.push_back({"model.embed_tokens.weight", {V, H}, InitKind::kEmbed});
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) decoder(l);
-  norm("model.norm.weight", H);
-  if (!c.tie_word_embeddings) s.push_back({"lm_head.weight", {V, H}, InitKind::kHead});
-  // MTP modules, laid out as model.layers.61 of the V3 release (V3 paper §2.2).
-  for (int64_t j = 0; j < c.num_nextn_predict_layers; ++j) {
-    const int64_t l = c.num_hidden_layers + j;
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    s.push_back({p + "embed_tokens.weight", {V, H}, InitKind::kEmbed});
-    norm(p + "enorm.weight", H);
-    norm(p + "hnorm.weight", H);
-    lin(p + "eh_proj.weight", H, 2 * H, InitKind::kPlain);
-    norm(p + "shared_head.norm.weight", H);
-    s.push_back({p + "shared_head.head.weight", {V, H}, InitKind::kHead});
-    decoder(l);
-  }
+  s.reserve(decls.size());
+  for (auto& d : decls) s.push_back({std::move(d.name), std::move(d.shape), d.role});
   return s;
 }
 
@@ -144,6 +84,7 @@ float Draw(Rng& rng, InitKind k, int64_t fan_in, int64_t hidden) {
     case InitKind::kHead: return 1.5f * rng.Normal() / std::sqrt(static_cast<float>(hidden));
     case InitKind::kNorm: return 1.0f + 0.1f * rng.Normal();
     case InitKind::kBias: return 0.05f * rng.Normal();
+    case InitKind::kNormBias: return 0.1f * rng.Normal();
     default: return rng.Normal() / std::sqrt(static_cast<float>(fan_in));
   }
 }

@@ -10,22 +10,16 @@
 
 #include "base/status.h"
 #include "model/config.h"
+#include "model/tensors.h"
 #include "tensor/dtype.h"
 
 namespace qs {
 
 class GgufWriter;
 
-// How a tensor is initialised (weights drawn like the golden fixtures: O(1) activations).
-enum class InitKind {
-  kLinear,   // N(0,1)/sqrt(fan_in); FP8-eligible
-  kRouter,   // N(0,1)/sqrt(fan_in); never FP8 (mlp.gate.weight stays bf16 in the release)
-  kPlain,    // N(0,1)/sqrt(fan_in); never FP8 (embeddings of MTP eh_proj, ...)
-  kEmbed,    // N(0,1)
-  kHead,     // 1.5 N(0,1)/sqrt(hidden)
-  kNorm,     // 1 + 0.1 N(0,1)
-  kBias,     // 0.05 N(0,1), always F32
-};
+// How a tensor is initialised (weights drawn like the golden fixtures: O(1) activations): by its
+// role in the model (model/tensors.h).
+using InitKind = TensorRole;
 
 struct TensorSpec {
   std::string name;
@@ -33,7 +27,8 @@ struct TensorSpec {
   InitKind init;
 };
 
-// The tensors a checkpoint of this architecture holds, in HF names (MTP layers included).
+// The tensors a checkpoint of this architecture holds, in HF names (MTP layers included): the
+// model's one tensor walk (model/transformer.h DeclareCheckpointTensors).
 Result<std::vector<TensorSpec>> CheckpointTensorSpecs(const ModelConfig& c);
 
 struct SynthOptions {

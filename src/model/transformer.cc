@@ -3,27 +3,25 @@
 //
 //   h = embed(tokens)                                        [T, hidden]
 //   for each layer l:
-//     h += Attn(input_layernorm(h))          MLA (model/mla.h) when config has kv_lora_rank,
-//                                            else grouped-query attention (model/gqa.h)
-//     h += FFN(post_attention_layernorm(h))  dense SwiGLU, or DeepSeekMoE where
-//                                            config.is_moe_layer(l) (model/moe.h)
-//   logits = lm_head(norm(h))                [T, vocab]  (lm_head = embed when tied)
+//     h += attn_l(input_layernorm(h))          an AttentionBlock (MLA, GQA, sparse MLA, ...)
+//     h += ffn_l(post_attention_layernorm(h))  an FfnBlock (dense SwiGLU, DeepSeekMoE, ...)
+//   logits = lm_head(norm(h))                  [T, vocab]  (lm_head = embed when tied)
 //
-// Which blocks a model uses is data (config), never a switch on model names; architecture
-// files in src/model/arch/ only check what their config must hold and call MakeTransformer.
-// MTP layers (model.layers.{num_hidden_layers + j}) are counted but not loaded: they serve
-// speculative decoding, not this forward pass.
+// Which blocks a layer has is decided once, by the architecture spec's make_layer
+// (model/arch/); this file branches on no attention or FFN kind and names no architecture.
+// MTP layers (model.layers.{num_hidden_layers + j}) are declared (synth writes them) but not
+// loaded: they serve speculative decoding, not this forward pass.
+#include "model/transformer.h"
+
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "base/log.h"
 #include "base/thread_pool.h"
 #include "kernels/ops.h"
 #include "kernels/pack.h"
-#include "model/gqa.h"
-#include "model/mla.h"
-#include "model/moe.h"
-#include "model/transformer.h"
+#include "model/arch/arch.h"
 
 namespace qs {
 
@@ -31,11 +29,7 @@ namespace {
 
 struct Layer {
   std::vector<float> attn_norm, ffn_norm;
-  MlaWeights mla;  // MLA models
-  GqaWeights gqa;  // the others
-  bool moe = false;
-  FfnWeights dense;
-  MoeWeights experts;
+  LayerBlocks blocks;
 };
 
 // Index of the layer a tensor name belongs to ("model.layers.12.xxx" -> 12), or -1.
@@ -52,35 +46,63 @@ int64_t LayerOf(const std::string& name) {
   return any && i < name.size() && name[i] == '.' ? v : -1;
 }
 
+std::string LayerPrefix(int64_t l) { return "model.layers." + std::to_string(l) + "."; }
+
+Layer MakeLayer(const ModelConfig& c, const ArchSpec& spec, int64_t l) {
+  Layer L;
+  L.blocks = spec.make_layer(c, l, LayerPrefix(l));
+  return L;
+}
+
+void VisitLayer(const ModelConfig& c, int64_t l, Layer& L, TensorVisitor& v) {
+  const std::string p = LayerPrefix(l);
+  v.Vector(p + "input_layernorm.weight", &L.attn_norm, c.hidden_size, TensorRole::kNorm);
+  v.Vector(p + "post_attention_layernorm.weight", &L.ffn_norm, c.hidden_size, TensorRole::kNorm);
+  L.blocks.attn->VisitTensors(v);
+  L.blocks.ffn->VisitTensors(v);
+}
+
+// The MTP module's own tensors around its decoder layer (V3 paper §2.2; the release's
+// model.layers.61): declared for synth / info, loaded by the speculative-decoding work.
+void DeclareMtpHead(const ModelConfig& c, int64_t l, TensorVisitor& v) {
+  const std::string p = LayerPrefix(l);
+  const int64_t H = c.hidden_size, V = c.vocab_size;
+  v.Matrix(p + "embed_tokens.weight", nullptr, V, H, TensorRole::kEmbed);
+  v.Vector(p + "enorm.weight", nullptr, H, TensorRole::kNorm);
+  v.Vector(p + "hnorm.weight", nullptr, H, TensorRole::kNorm);
+  v.Matrix(p + "eh_proj.weight", nullptr, H, 2 * H, TensorRole::kPlain);
+  v.Vector(p + "shared_head.norm.weight", nullptr, H, TensorRole::kNorm);
+  v.Matrix(p + "shared_head.head.weight", nullptr, V, H, TensorRole::kHead);
+}
+
 class TransformerModel final : public Model {
  public:
-  TransformerModel(const ModelConfig& c, std::unique_ptr<WeightSource> src)
-      : cfg_(c), src_(std::move(src)), moe_(c) {
-    if (c.is_mla()) mla_ = std::make_unique<MlaAttention>(c);
-    else gqa_ = std::make_unique<GqaAttention>(c);
+  TransformerModel(const ModelConfig& c, const ArchSpec& spec, std::unique_ptr<WeightSource> src)
+      : cfg_(c), spec_(spec), src_(std::move(src)) {
+    layers_.reserve(static_cast<size_t>(c.num_hidden_layers));
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) layers_.push_back(MakeLayer(c, spec, l));
+  }
+
+  // The one walk: embedding, each layer's norms and blocks, final norm, head.
+  void VisitTensors(TensorVisitor& v, bool head) {
+    const auto& c = cfg_;
+    v.Matrix("model.embed_tokens.weight", &embed_, c.vocab_size, c.hidden_size, TensorRole::kEmbed);
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) VisitLayer(c, l, layers_[l], v);
+    v.Vector("model.norm.weight", &final_norm_, c.hidden_size, TensorRole::kNorm);
+    if (head) v.Matrix("lm_head.weight", &lm_head_, c.vocab_size, c.hidden_size, TensorRole::kHead);
   }
 
   Status Load() {
     const auto& c = cfg_;
     QS_ASSIGN_OR_RETURN(embed_, src_->Matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size));
-    layers_.resize(static_cast<size_t>(c.num_hidden_layers));
     Progress progress("loading", static_cast<uint64_t>(c.num_hidden_layers));
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-      const std::string p = "model.layers." + std::to_string(l) + ".";
       Layer& L = layers_[l];
+      const std::string p = LayerPrefix(l);
       QS_ASSIGN_OR_RETURN(L.attn_norm, src_->Vector(p + "input_layernorm.weight", c.hidden_size));
       QS_ASSIGN_OR_RETURN(L.ffn_norm, src_->Vector(p + "post_attention_layernorm.weight", c.hidden_size));
-      if (mla_) {
-        QS_ASSIGN_OR_RETURN(L.mla, LoadMla(*src_, p + "self_attn.", c));
-      } else {
-        QS_ASSIGN_OR_RETURN(L.gqa, LoadGqa(*src_, p + "self_attn.", c));
-      }
-      L.moe = c.is_moe_layer(l);
-      if (L.moe) {
-        QS_ASSIGN_OR_RETURN(L.experts, LoadMoe(*src_, p + "mlp.", c));
-      } else {
-        QS_ASSIGN_OR_RETURN(L.dense, LoadFfn(*src_, p + "mlp.", c.hidden_size, c.intermediate_size));
-      }
+      QS_RETURN_IF_ERROR(L.blocks.attn->Load(*src_));
+      QS_RETURN_IF_ERROR(L.blocks.ffn->Load(*src_));
       progress.Update(static_cast<uint64_t>(l + 1));
     }
     QS_ASSIGN_OR_RETURN(final_norm_, src_->Vector("model.norm.weight", c.hidden_size));
@@ -88,6 +110,13 @@ class TransformerModel final : public Model {
       QS_ASSIGN_OR_RETURN(lm_head_, src_->Matrix("lm_head.weight", c.vocab_size, c.hidden_size));
     } else {
       lm_head_ = embed_;
+    }
+    // Cache rows: the widest layer decides (every layer of released models has the same kind).
+    for (const Layer& L : layers_) {
+      const CacheLayout cl = L.blocks.attn->cache_layout();
+      cache_.k_width = std::max(cache_.k_width, cl.k_width);
+      cache_.v_width = std::max(cache_.v_width, cl.v_width);
+      cache_.aux_width = std::max(cache_.aux_width, cl.aux_width);
     }
     // Anything left over must be an MTP layer; other strays are reported, not silently used.
     for (const auto& n : src_->Unused()) {
@@ -104,8 +133,8 @@ class TransformerModel final : public Model {
   const ModelConfig& config() const override { return cfg_; }
 
   std::unique_ptr<KvCache> NewCache(int64_t max_tokens) const override {
-    if (mla_) return std::make_unique<KvCache>(cfg_.num_hidden_layers, mla_->cache_width(), 0, max_tokens);
-    return std::make_unique<KvCache>(cfg_.num_hidden_layers, gqa_->kv_width(), gqa_->kv_width(), max_tokens);
+    return std::make_unique<KvCache>(cfg_.num_hidden_layers, cache_.k_width, cache_.v_width, max_tokens,
+                                     cache_.aux_width);
   }
 
   ModelInfo Info() const override;
@@ -132,21 +161,8 @@ class TransformerModel final : public Model {
     const int lanes = PackLanesForActiveIsa();
     if (lanes == 0) return Status::Ok();
     std::vector<WeightMatrix*> ws;
-    auto ffn = [&](FfnWeights& f) { ws.insert(ws.end(), {&f.gate, &f.up, &f.down}); };
-    for (Layer& L : layers_) {
-      ws.insert(ws.end(), {&L.gqa.q, &L.gqa.k, &L.gqa.v, &L.gqa.o});
-      ws.insert(ws.end(), {&L.mla.q_a, &L.mla.q_b, &L.mla.q, &L.mla.kv_a, &L.mla.k_b, &L.mla.v_b, &L.mla.o});
-      // kv_b is read row by row too (W_UK^T is built from it at load, done by now); its W_UV
-      // rows are MatMul'd per head.
-      ws.push_back(&L.mla.kv_b);
-      ffn(L.dense);
-      if (L.moe) {
-        ws.push_back(&L.experts.router);
-        for (FfnWeights& e : L.experts.experts) ffn(e);
-        if (L.experts.has_shared) ffn(L.experts.shared);
-      }
-    }
-    if (lm_head_.data != embed_.data) ws.push_back(&lm_head_);
+    MatrixCollector collect(&ws);
+    VisitTensors(collect, /*head=*/lm_head_.data != embed_.data);
     packed_ = PackedWeights::Pack(ws, lanes, /*drop_source=*/true, pool);
     if (packed_->matrices() > 0)
       QS_LOG_INFO("repacked %lld matrices (%.1f MiB) into %d-row groups", static_cast<long long>(packed_->matrices()),
@@ -155,118 +171,121 @@ class TransformerModel final : public Model {
   }
 
  private:
-  // All chunks' tokens as one [T, hidden] activation matrix; attention sees per-sequence segments.
-  Status Run(const std::vector<SeqChunk>& chunks, ThreadPool* pool, ForwardTrace* trace) {
-    QS_RETURN_IF_ERROR(Prepare(pool));
-    const auto& c = cfg_;
-    const int64_t D = c.hidden_size;
-    int64_t T = 0;
-    segs_.clear();
-    for (const SeqChunk& ch : chunks) {
-      for (int64_t t = 0; t < ch.n; ++t)
-        if (ch.tokens[t] < 0 || ch.tokens[t] >= c.vocab_size)
-          return InvalidArgument("token id " + std::to_string(ch.tokens[t]) + " at position " + std::to_string(t) +
-                                 " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
-      for (const AttnSegment& sg : segs_)
-        if (sg.cache == ch.cache) return InvalidArgument("ForwardBatch: two chunks share one KV cache");
-      QS_RETURN_IF_ERROR(ch.cache->Reserve(ch.cache->size() + ch.n));
-      segs_.push_back(AttnSegment{T, ch.n, ch.cache->size(), ch.cache});
-      T += ch.n;
-    }
-    h_.resize(static_cast<size_t>(T * D));
-    xn_.resize(static_cast<size_t>(T * D));
-    y_.resize(static_cast<size_t>(T * D));
-    for (size_t i = 0; i < chunks.size(); ++i)
-      for (int64_t t = 0; t < chunks[i].n; ++t) DecodeRow(embed_, chunks[i].tokens[t], &h_[(segs_[i].t0 + t) * D]);
-    const int64_t k = c.num_experts_per_tok;
-    if (trace) {
-      trace->hidden.clear();
-      trace->experts.clear();
-      trace->expert_weights.clear();
-      trace->moe_layers.clear();
-      if (trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
-    }
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-      Layer& L = layers_[l];
-      for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.attn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
-      if (mla_) mla_->Forward(L.mla, xn_.data(), T, segs_, l, y_.data(), pool);
-      else gqa_->Forward(L.gqa, xn_.data(), T, segs_, l, y_.data(), pool);
-      for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
-      for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.ffn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
-      if (L.moe) {
-        int32_t* ids = nullptr;
-        float* wts = nullptr;
-        if (trace) {
-          trace->moe_layers.push_back(static_cast<int>(l));
-          size_t off = trace->experts.size();
-          trace->experts.resize(off + static_cast<size_t>(T * k));
-          trace->expert_weights.resize(off + static_cast<size_t>(T * k));
-          ids = &trace->experts[off];
-          wts = &trace->expert_weights[off];
-        }
-        moe_.Forward(L.experts, xn_.data(), T, y_.data(), pool, ids, wts);
-      } else {
-        FfnForward(L.dense, xn_.data(), T, y_.data(), pool, &ffn_scratch_);
-      }
-      for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
-      if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
-    }
-    for (const AttnSegment& sg : segs_) sg.cache->set_size(sg.pos0 + sg.n);
-    // Logits only for the rows asked for (the head is the largest matrix of a small model:
-    // prefill wants just the last position). Rows are gathered so the head runs once.
-    rows_.clear();
-    for (size_t i = 0; i < chunks.size(); ++i) {
-      if (!chunks[i].logits) continue;
-      const int64_t first = chunks[i].last_only ? chunks[i].n - 1 : 0;
-      for (int64_t t = first; t < chunks[i].n; ++t) rows_.push_back(segs_[i].t0 + t);
-    }
-    if (rows_.empty()) return Status::Ok();
-    const int64_t R = static_cast<int64_t>(rows_.size()), V = c.vocab_size;
-    for (int64_t r = 0; r < R; ++r) RmsNorm(&h_[rows_[r] * D], final_norm_.data(), D, c.rms_norm_eps, &xn_[r * D]);
-    const bool direct = chunks.size() == 1;  // write straight into the caller's buffer
-    if (!direct) logits_.resize(static_cast<size_t>(R * V));
-    float* dst = direct ? chunks[0].logits : logits_.data();
-    MatMul(lm_head_, xn_.data(), R, dst, pool);
-    if (!direct) {
-      int64_t r = 0;
-      for (const SeqChunk& ch : chunks) {
-        if (!ch.logits) continue;
-        const int64_t rows = ch.last_only ? 1 : ch.n;
-        std::copy(&logits_[r * V], &logits_[(r + rows) * V], ch.logits);
-        r += rows;
-      }
-    }
-    return Status::Ok();
-  }
+  Status Run(const std::vector<SeqChunk>& chunks, ThreadPool* pool, ForwardTrace* trace);
 
   ModelConfig cfg_;
+  const ArchSpec& spec_;
   std::unique_ptr<WeightSource> src_;
   WeightMatrix embed_, lm_head_;
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
+  CacheLayout cache_;
   std::vector<std::string> mtp_tensors_;
-  std::unique_ptr<MlaAttention> mla_;
-  std::unique_ptr<GqaAttention> gqa_;
-  MoeBlock moe_;
   bool prepared_ = false;
   std::unique_ptr<PackedWeights> packed_;
+  Workspace ws_;
   std::vector<AttnSegment> segs_;
-  std::vector<int64_t> rows_;
-  std::vector<float> h_, xn_, y_, ffn_scratch_, logits_;  // [T, hidden] activations, reused
+  BatchRows rows_;
+  std::vector<int64_t> out_rows_;
+  std::vector<float> h_, xn_, y_, logits_;  // [T, hidden] activations, reused
 };
+
+// All chunks' tokens as one [T, hidden] activation matrix; attention sees per-sequence rows.
+Status TransformerModel::Run(const std::vector<SeqChunk>& chunks, ThreadPool* pool, ForwardTrace* trace) {
+  QS_RETURN_IF_ERROR(Prepare(pool));
+  const auto& c = cfg_;
+  const int64_t D = c.hidden_size;
+  int64_t T = 0;
+  segs_.clear();
+  for (const SeqChunk& ch : chunks) {
+    for (int64_t t = 0; t < ch.n; ++t)
+      if (ch.tokens[t] < 0 || ch.tokens[t] >= c.vocab_size)
+        return InvalidArgument("token id " + std::to_string(ch.tokens[t]) + " at position " + std::to_string(t) +
+                               " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+    for (const AttnSegment& sg : segs_)
+      if (sg.cache == ch.cache) return InvalidArgument("ForwardBatch: two chunks share one KV cache");
+    QS_RETURN_IF_ERROR(ch.cache->Reserve(ch.cache->size() + ch.n));
+    segs_.push_back(AttnSegment{T, ch.n, ch.cache->size(), ch.cache});
+    T += ch.n;
+  }
+  rows_.segs = &segs_;
+  ExpandSegments(segs_, T, &rows_.caches, &rows_.positions);
+  h_.resize(static_cast<size_t>(T * D));
+  xn_.resize(static_cast<size_t>(T * D));
+  y_.resize(static_cast<size_t>(T * D));
+  for (size_t i = 0; i < chunks.size(); ++i)
+    for (int64_t t = 0; t < chunks[i].n; ++t) DecodeRow(embed_, chunks[i].tokens[t], &h_[(segs_[i].t0 + t) * D]);
+  LayerTrace lt;
+  if (trace) {
+    trace->hidden.clear();
+    trace->experts.clear();
+    trace->expert_weights.clear();
+    trace->moe_layers.clear();
+    trace->selected.clear();
+    trace->index_scores.clear();
+    if (trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
+    lt.experts = &trace->experts;
+    lt.expert_weights = &trace->expert_weights;
+    lt.selected = &trace->selected;
+    if (trace->record_index_scores) lt.index_scores = &trace->index_scores;
+  }
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    Layer& L = layers_[l];
+    for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.attn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+    L.blocks.attn->Forward(xn_.data(), rows_, l, y_.data(), ws_, pool, trace ? &lt : nullptr);
+    for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
+    for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.ffn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+    if (trace && L.blocks.ffn->routed_per_token() > 0) trace->moe_layers.push_back(static_cast<int>(l));
+    L.blocks.ffn->Forward(xn_.data(), T, y_.data(), ws_, pool, trace ? &lt : nullptr);
+    for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
+    if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
+  }
+  for (const AttnSegment& sg : segs_) sg.cache->set_size(sg.pos0 + sg.n);
+  // Logits only for the rows asked for (the head is the largest matrix of a small model:
+  // prefill wants just the last position). Rows are gathered so the head runs once.
+  out_rows_.clear();
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (!chunks[i].logits) continue;
+    const int64_t first = chunks[i].last_only ? chunks[i].n - 1 : 0;
+    for (int64_t t = first; t < chunks[i].n; ++t) out_rows_.push_back(segs_[i].t0 + t);
+  }
+  if (out_rows_.empty()) return Status::Ok();
+  const int64_t R = static_cast<int64_t>(out_rows_.size()), V = c.vocab_size;
+  for (int64_t r = 0; r < R; ++r) RmsNorm(&h_[out_rows_[r] * D], final_norm_.data(), D, c.rms_norm_eps, &xn_[r * D]);
+  const bool direct = chunks.size() == 1;  // write straight into the caller's buffer
+  if (!direct) logits_.resize(static_cast<size_t>(R * V));
+  float* dst = direct ? chunks[0].logits : logits_.data();
+  MatMul(lm_head_, xn_.data(), R, dst, pool);
+  if (!direct) {
+    int64_t r = 0;
+    for (const SeqChunk& ch : chunks) {
+      if (!ch.logits) continue;
+      const int64_t n = ch.last_only ? 1 : ch.n;
+      std::copy(&logits_[r * V], &logits_[(r + n) * V], ch.logits);
+      r += n;
+    }
+  }
+  return Status::Ok();
+}
 
 ModelInfo TransformerModel::Info() const {
   const auto& c = cfg_;
   ModelInfo info;
   info.architecture = c.architecture;
+  info.chat_family = spec_.chat_family;
   info.format = src_->is_gguf() ? "gguf" : "safetensors";
+  // Which tensors are routed experts comes from the declarations (the one walk), not from names.
+  std::set<std::string> routed;
+  if (auto decls = DeclareCheckpointTensors(c); decls.ok())
+    for (const TensorDecl& d : decls.value())
+      if (d.routed_expert) routed.insert(d.name);
   std::map<std::string, uint64_t> by_dtype;
   for (const WeightTensor& wt : src_->tensors()) {
     const std::string& n = wt.name;
     const WeightTensor* t = &wt;
     const uint64_t numel = static_cast<uint64_t>(t->numel());
     info.weight_bytes += t->nbytes;
-    if (n == "rope_freqs.weight") continue;  // GGUF llama3 rope divisors, not a weight
+    if (n == "rope_freqs.weight") continue;  // GGUF rope divisors, not a weight
     const bool is_scale = n.size() > 10 && n.compare(n.size() - 10, 10, "_scale_inv") == 0;
     if (is_scale) continue;  // block scales are metadata of their weight, not parameters
     int64_t l = LayerOf(n);
@@ -277,23 +296,52 @@ ModelInfo TransformerModel::Info() const {
     by_dtype[t->dtype == DType::kGgmlBlock ? GgmlTypeName(t->qtype) : DTypeName(t->dtype)] += numel;
     info.n_params += numel;
     // Routed experts: only k of n_routed_experts run per token.
-    if (n.find(".mlp.experts.") != std::string::npos)
+    if (routed.count(n))
       info.n_params_active += numel * static_cast<uint64_t>(c.num_experts_per_tok) / static_cast<uint64_t>(c.n_routed_experts);
     else
       info.n_params_active += numel;
   }
   for (auto& [k, v] : by_dtype) info.dtype_params.emplace_back(k, v);
-  const int64_t per_layer = mla_ ? mla_->cache_width() : 2 * gqa_->kv_width();
-  info.kv_bytes_per_token = static_cast<uint64_t>(c.num_hidden_layers * per_layer) * sizeof(float);
+  info.kv_bytes_per_token =
+      static_cast<uint64_t>(c.num_hidden_layers * (cache_.k_width + cache_.v_width + cache_.aux_width)) * sizeof(float);
   return info;
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Model>> MakeTransformer(const ModelConfig& c, std::unique_ptr<WeightSource> src) {
-  auto m = std::make_unique<TransformerModel>(c, std::move(src));
+  const ArchSpec* spec = FindArchitecture(c);
+  if (!spec)
+    return Unsupported("architecture '" + c.architecture + "' (model_type '" + c.model_type +
+                       "') is not supported; supported: " + SupportedArchitectures());
+  if (spec->check) QS_RETURN_IF_ERROR(spec->check(c));
+  auto m = std::make_unique<TransformerModel>(c, *spec, std::move(src));
   QS_RETURN_IF_ERROR(m->Load());
   return std::unique_ptr<Model>(std::move(m));
+}
+
+Result<std::vector<TensorDecl>> DeclareCheckpointTensors(const ModelConfig& c) {
+  const ArchSpec* spec = FindArchitecture(c);
+  if (!spec)
+    return Unsupported("architecture '" + c.architecture + "' (model_type '" + c.model_type +
+                       "') is not supported; supported: " + SupportedArchitectures());
+  std::vector<TensorDecl> out;
+  DeclareVisitor dv(&out);
+  TensorVisitor& v = dv;
+  v.Matrix("model.embed_tokens.weight", nullptr, c.vocab_size, c.hidden_size, TensorRole::kEmbed);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    Layer L = MakeLayer(c, *spec, l);
+    VisitLayer(c, l, L, v);
+  }
+  v.Vector("model.norm.weight", nullptr, c.hidden_size, TensorRole::kNorm);
+  if (!c.tie_word_embeddings) v.Matrix("lm_head.weight", nullptr, c.vocab_size, c.hidden_size, TensorRole::kHead);
+  for (int64_t j = 0; j < c.num_nextn_predict_layers; ++j) {
+    const int64_t l = c.num_hidden_layers + j;
+    DeclareMtpHead(c, l, v);
+    Layer L = MakeLayer(c, *spec, l);
+    VisitLayer(c, l, L, v);
+  }
+  return out;
 }
 
 }  // namespace qs

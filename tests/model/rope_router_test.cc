@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "model/moe.h"
+#include "model/blocks/moe.h"
 #include "model/rope.h"
 
 namespace qs {

@@ -1,4 +1,4 @@
-#include "model/gqa.h"
+#include "model/blocks/gqa.h"
 
 #include <cmath>
 
@@ -7,25 +7,28 @@
 
 namespace qs {
 
-Result<GqaWeights> LoadGqa(WeightSource& src, const std::string& p, const ModelConfig& c) {
-  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, hd = c.head_dim, D = c.hidden_size;
-  GqaWeights w;
-  QS_ASSIGN_OR_RETURN(w.q, src.Matrix(p + "q_proj.weight", H * hd, D));
-  QS_ASSIGN_OR_RETURN(w.k, src.Matrix(p + "k_proj.weight", KV * hd, D));
-  QS_ASSIGN_OR_RETURN(w.v, src.Matrix(p + "v_proj.weight", KV * hd, D));
-  QS_ASSIGN_OR_RETURN(w.o, src.Matrix(p + "o_proj.weight", D, H * hd));
-  if (c.attention_bias) {
-    QS_ASSIGN_OR_RETURN(w.bq, src.Vector(p + "q_proj.bias", H * hd));
-    QS_ASSIGN_OR_RETURN(w.bk, src.Vector(p + "k_proj.bias", KV * hd));
-    QS_ASSIGN_OR_RETURN(w.bv, src.Vector(p + "v_proj.bias", KV * hd));
-  }
-  return w;
-}
+namespace {
+struct GqaScratch {
+  std::vector<float> q, k, v, attn;
+};
+}  // namespace
 
-GqaAttention::GqaAttention(const ModelConfig& c)
-    : hidden_(c.hidden_size), H_(c.num_attention_heads), KV_(c.num_key_value_heads), hd_(c.head_dim),
+GqaBlock::GqaBlock(const ModelConfig& c, std::string prefix)
+    : p_(std::move(prefix)), hidden_(c.hidden_size), H_(c.num_attention_heads), KV_(c.num_key_value_heads),
+      hd_(c.head_dim), bias_(c.attention_bias),
       scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))),
       layout_(c.rope_interleaved ? RopeLayout::kInterleaved : RopeLayout::kHalfSplit), rope_(c.rope, c.head_dim) {}
+
+void GqaBlock::VisitTensors(TensorVisitor& v) {
+  const int64_t D = hidden_;
+  v.Matrix(p_ + "q_proj.weight", &wq_, H_ * hd_, D, TensorRole::kLinear);
+  if (bias_) v.Vector(p_ + "q_proj.bias", &bq_, H_ * hd_, TensorRole::kBias);
+  v.Matrix(p_ + "k_proj.weight", &wk_, KV_ * hd_, D, TensorRole::kLinear);
+  if (bias_) v.Vector(p_ + "k_proj.bias", &bk_, KV_ * hd_, TensorRole::kBias);
+  v.Matrix(p_ + "v_proj.weight", &wv_, KV_ * hd_, D, TensorRole::kLinear);
+  if (bias_) v.Vector(p_ + "v_proj.bias", &bv_, KV_ * hd_, TensorRole::kBias);
+  v.Matrix(p_ + "o_proj.weight", &wo_, D, H_ * hd_, TensorRole::kLinear);
+}
 
 static void AddBias(float* y, const std::vector<float>& b, int64_t T) {
   if (b.empty()) return;
@@ -34,26 +37,28 @@ static void AddBias(float* y, const std::vector<float>& b, int64_t T) {
     for (int64_t i = 0; i < n; ++i) y[t * n + i] += b[i];
 }
 
-void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, int64_t pos0, KvCache* cache,
-                           int64_t layer, float* out, ThreadPool* pool) {
-  Forward(w, x, T, {AttnSegment{0, T, pos0, cache}}, layer, out, pool);
-}
-
-void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, const std::vector<AttnSegment>& segs,
-                           int64_t layer, float* out, ThreadPool* pool) {
-  ExpandSegments(segs, T, &tok_cache_, &tok_pos_);
+void GqaBlock::Forward(const float* x, const BatchRows& rows, int64_t layer, float* out, Workspace& ws, ThreadPool* pool,
+                       const LayerTrace*) {
+  GqaScratch& sc = ws.Get<GqaScratch>();
+  auto& q_ = sc.q;
+  auto& k_ = sc.k;
+  auto& v_ = sc.v;
+  auto& attn_ = sc.attn;
+  const auto& tok_cache_ = rows.caches;
+  const auto& tok_pos_ = rows.positions;
+  const int64_t T = rows.T();
   const int64_t qw = H_ * hd_, kw = KV_ * hd_, group = H_ / KV_;
   q_.resize(static_cast<size_t>(T * qw));
   k_.resize(static_cast<size_t>(T * kw));
   v_.resize(static_cast<size_t>(T * kw));
   attn_.resize(static_cast<size_t>(T * qw));
   // q, k and v in one parallel region, x quantized once.
-  const MatMulJob qkv[3] = {{&w.q, x, hidden_, T, q_.data(), qw}, {&w.k, x, hidden_, T, k_.data(), kw},
-                            {&w.v, x, hidden_, T, v_.data(), kw}};
+  const MatMulJob qkv[3] = {{&wq_, x, hidden_, T, q_.data(), qw}, {&wk_, x, hidden_, T, k_.data(), kw},
+                            {&wv_, x, hidden_, T, v_.data(), kw}};
   MatMulMany(qkv, 3, pool);
-  AddBias(q_.data(), w.bq, T);
-  AddBias(k_.data(), w.bk, T);
-  AddBias(v_.data(), w.bv, T);
+  AddBias(q_.data(), bq_, T);
+  AddBias(k_.data(), bk_, T);
+  AddBias(v_.data(), bv_, T);
   // Keys are roped once, when they enter the cache.
   for (int64_t t = 0; t < T; ++t) {
     const int64_t pos = tok_pos_[t];
@@ -78,7 +83,7 @@ void GqaAttention::Forward(const GqaWeights& w, const float* x, int64_t T, const
   };
   if (pool) pool->ParallelFor(T * KV_, body);
   else body(0, T * KV_, 0);
-  MatMul(w.o, attn_.data(), T, out, pool);
+  MatMul(wo_, attn_.data(), T, out, pool);
 }
 
 }  // namespace qs

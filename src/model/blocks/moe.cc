@@ -1,4 +1,4 @@
-#include "model/moe.h"
+#include "model/blocks/moe.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,12 +9,25 @@
 
 namespace qs {
 
-Result<FfnWeights> LoadFfn(WeightSource& src, const std::string& p, int64_t hidden, int64_t inter) {
-  FfnWeights w;
-  QS_ASSIGN_OR_RETURN(w.gate, src.Matrix(p + "gate_proj.weight", inter, hidden));
-  QS_ASSIGN_OR_RETURN(w.up, src.Matrix(p + "up_proj.weight", inter, hidden));
-  QS_ASSIGN_OR_RETURN(w.down, src.Matrix(p + "down_proj.weight", hidden, inter));
-  return w;
+namespace {
+struct MoeScratch {
+  std::vector<float> logits, xe, ye, gu, ffn;
+  std::vector<int32_t> ids;
+  std::vector<float> wts;
+  std::vector<std::vector<std::pair<int64_t, float>>> by_expert;  // (token, weight) per expert
+  std::vector<std::pair<int64_t, int64_t>> active;                // (expert, first row in xe/ye)
+  std::vector<MatMulJob> jobs;
+};
+}  // namespace
+
+void FfnWeights::Visit(TensorVisitor& v, const std::string& p, int64_t hidden, int64_t inter, bool routed) {
+  v.Matrix(p + "gate_proj.weight", &gate, inter, hidden, TensorRole::kLinear, routed);
+  v.Matrix(p + "up_proj.weight", &up, inter, hidden, TensorRole::kLinear, routed);
+  v.Matrix(p + "down_proj.weight", &down, hidden, inter, TensorRole::kLinear, routed);
+}
+
+void DenseFfnBlock::Forward(const float* x, int64_t T, float* out, Workspace& ws, ThreadPool* pool, const LayerTrace*) {
+  FfnForward(w_, x, T, out, pool, &ws.Get<MoeScratch>().ffn);
 }
 
 void FfnForward(const FfnWeights& w, const float* x, int64_t T, float* out, ThreadPool* pool,
@@ -30,27 +43,17 @@ void FfnForward(const FfnWeights& w, const float* x, int64_t T, float* out, Thre
   MatMul(w.down, g, T, out, pool);
 }
 
-Result<MoeWeights> LoadMoe(WeightSource& src, const std::string& p, const ModelConfig& c) {
-  MoeWeights w;
-  QS_ASSIGN_OR_RETURN(w.router, src.Matrix(p + "gate.weight", c.n_routed_experts, c.hidden_size));
-  const std::string bias = p + "gate.e_score_correction_bias";
-  if (c.topk_method == TopkMethod::kNoauxTc) {
-    QS_ASSIGN_OR_RETURN(w.bias, src.Vector(bias, c.n_routed_experts));
-  } else if (src.Has(bias)) {
-    return InvalidArgument(src.Where(bias) + " is present but config.json's topk_method is " + ToString(c.topk_method) +
-                           " (the correction bias belongs to noaux_tc)");
-  }
-  w.experts.resize(static_cast<size_t>(c.n_routed_experts));
-  for (int64_t e = 0; e < c.n_routed_experts; ++e) {
-    QS_ASSIGN_OR_RETURN(w.experts[e], LoadFfn(src, p + "experts." + std::to_string(e) + ".", c.hidden_size,
-                                              c.moe_intermediate_size));
-  }
-  if (c.n_shared_experts > 0) {
-    w.has_shared = true;
-    QS_ASSIGN_OR_RETURN(w.shared, LoadFfn(src, p + "shared_experts.", c.hidden_size,
-                                          c.moe_intermediate_size * c.n_shared_experts));
-  }
-  return w;
+MoeBlock::MoeBlock(const ModelConfig& c, std::string prefix)
+    : prefix_(std::move(prefix)), p_(MakeRouterParams(c)), hidden_(c.hidden_size), inter_(c.moe_intermediate_size),
+      shared_inter_(c.moe_intermediate_size * c.n_shared_experts), has_bias_(c.topk_method == TopkMethod::kNoauxTc),
+      experts_(static_cast<size_t>(c.n_routed_experts)) {}
+
+void MoeBlock::VisitTensors(TensorVisitor& v) {
+  v.Matrix(prefix_ + "gate.weight", &router_, p_.n_experts, hidden_, TensorRole::kRouter);
+  if (has_bias_) v.Vector(prefix_ + "gate.e_score_correction_bias", &bias_, p_.n_experts, TensorRole::kBias);
+  for (int64_t e = 0; e < p_.n_experts; ++e)
+    experts_[e].Visit(v, prefix_ + "experts." + std::to_string(e) + ".", hidden_, inter_, /*routed_expert=*/true);
+  if (shared_inter_ > 0) shared_.Visit(v, prefix_ + "shared_experts.", hidden_, shared_inter_);
 }
 
 RouterParams MakeRouterParams(const ModelConfig& c) {
@@ -63,7 +66,7 @@ RouterParams MakeRouterParams(const ModelConfig& c) {
   p.k = c.num_experts_per_tok;
   p.norm_topk_prob = c.norm_topk_prob;
   p.routed_scaling_factor = c.routed_scaling_factor;
-  p.scale_only_if_not_normalized = c.model_type == "deepseek_v2";
+  p.scale_only_if_not_normalized = c.moe_scale_only_if_not_normalized;
   return p;
 }
 
@@ -122,23 +125,31 @@ void Route(const RouterParams& p, const float* logits, const float* bias, int32_
     for (int64_t i = 0; i < p.k; ++i) weights[i] *= static_cast<float>(p.routed_scaling_factor);
 }
 
-void MoeBlock::Forward(const MoeWeights& w, const float* x, int64_t T, float* out, ThreadPool* pool,
-                       int32_t* ids_out, float* weights_out) {
+void MoeBlock::Forward(const float* x, int64_t T, float* out, Workspace& ws, ThreadPool* pool, const LayerTrace* trace) {
+  MoeScratch& sc = ws.Get<MoeScratch>();
+  auto& logits_ = sc.logits;
+  auto& ids_ = sc.ids;
+  auto& wts_ = sc.wts;
+  auto& xe_ = sc.xe;
+  auto& ye_ = sc.ye;
+  auto& scratch_ = sc.gu;
+  auto& active_ = sc.active;
+  auto& jobs_ = sc.jobs;
   const int64_t E = p_.n_experts, k = p_.k, D = hidden_;
   logits_.resize(static_cast<size_t>(T * E));
   ids_.resize(static_cast<size_t>(T * k));
   wts_.resize(static_cast<size_t>(T * k));
-  MatMul(w.router, x, T, logits_.data(), pool);
+  MatMul(router_, x, T, logits_.data(), pool);
   for (int64_t t = 0; t < T; ++t)
-    Route(p_, &logits_[t * E], w.bias.empty() ? nullptr : w.bias.data(), &ids_[t * k], &wts_[t * k]);
-  if (ids_out) std::copy(ids_.begin(), ids_.end(), ids_out);
-  if (weights_out) std::copy(wts_.begin(), wts_.end(), weights_out);
+    Route(p_, &logits_[t * E], bias_.empty() ? nullptr : bias_.data(), &ids_[t * k], &wts_[t * k]);
+  if (trace && trace->experts) trace->experts->insert(trace->experts->end(), ids_.begin(), ids_.end());
+  if (trace && trace->expert_weights) trace->expert_weights->insert(trace->expert_weights->end(), wts_.begin(), wts_.end());
 
   // Routed experts: gather the tokens that chose each expert so each expert runs once on its
   // batch (its weights are read once per forward; prefill batches by expert). All experts' gate
   // and up products (and the shared experts') then run in one parallel region, and all down
   // products in a second: two synchronisations per layer instead of three per expert.
-  auto& by_expert = by_expert_;  // capacity kept between calls: no allocation in steady decode
+  auto& by_expert = sc.by_expert;  // capacity kept between calls: no allocation in steady decode
   by_expert.resize(static_cast<size_t>(E));
   for (auto& v : by_expert) v.clear();
   for (int64_t t = 0; t < T; ++t)
@@ -150,9 +161,10 @@ void MoeBlock::Forward(const MoeWeights& w, const float* x, int64_t T, float* ou
     if (!by_expert[e].empty()) {
       active_.push_back({e, n_rows});
       n_rows += static_cast<int64_t>(by_expert[e].size());
-      I = w.experts[e].gate.rows;
+      I = experts_[e].gate.rows;
     }
-  const int64_t Is = w.has_shared ? w.shared.gate.rows : 0;
+  const bool has_shared = shared_inter_ > 0;
+  const int64_t Is = has_shared ? shared_.gate.rows : 0;
   xe_.resize(static_cast<size_t>(n_rows * D));
   ye_.resize(static_cast<size_t>(n_rows * D));
   scratch_.resize(static_cast<size_t>(2 * n_rows * I + 2 * T * Is));
@@ -164,27 +176,27 @@ void MoeBlock::Forward(const MoeWeights& w, const float* x, int64_t T, float* ou
       std::copy(x + toks[j].first * D, x + (toks[j].first + 1) * D, &xe_[(r0 + static_cast<int64_t>(j)) * D]);
   }
   jobs_.clear();
-  if (w.has_shared) {
-    jobs_.push_back({&w.shared.gate, x, D, T, gs, Is});
-    jobs_.push_back({&w.shared.up, x, D, T, gs + T * Is, Is});
+  if (has_shared) {
+    jobs_.push_back({&shared_.gate, x, D, T, gs, Is});
+    jobs_.push_back({&shared_.up, x, D, T, gs + T * Is, Is});
   }
   for (const auto& [e, r0] : active_) {
     const int64_t n = static_cast<int64_t>(by_expert[e].size());
     const float* xe = &xe_[r0 * D];
-    jobs_.push_back({&w.experts[e].gate, xe, D, n, gu + r0 * I, I});
-    jobs_.push_back({&w.experts[e].up, xe, D, n, gu + (n_rows + r0) * I, I});
+    jobs_.push_back({&experts_[e].gate, xe, D, n, gu + r0 * I, I});
+    jobs_.push_back({&experts_[e].up, xe, D, n, gu + (n_rows + r0) * I, I});
   }
   MatMulMany(jobs_.data(), static_cast<int64_t>(jobs_.size()), pool);
-  if (w.has_shared) SwiGlu(gs, gs + T * Is, T * Is, gs);
+  if (has_shared) SwiGlu(gs, gs + T * Is, T * Is, gs);
   SwiGlu(gu, gu + n_rows * I, n_rows * I, gu);
   jobs_.clear();
-  if (w.has_shared) jobs_.push_back({&w.shared.down, gs, Is, T, out, D});  // shared experts see every token
+  if (has_shared) jobs_.push_back({&shared_.down, gs, Is, T, out, D});  // shared experts see every token
   for (const auto& [e, r0] : active_) {
     const int64_t n = static_cast<int64_t>(by_expert[e].size());
-    jobs_.push_back({&w.experts[e].down, gu + r0 * I, I, n, &ye_[r0 * D], D});
+    jobs_.push_back({&experts_[e].down, gu + r0 * I, I, n, &ye_[r0 * D], D});
   }
   MatMulMany(jobs_.data(), static_cast<int64_t>(jobs_.size()), pool);
-  if (!w.has_shared) std::fill(out, out + T * D, 0.f);
+  if (!has_shared) std::fill(out, out + T * D, 0.f);
   for (const auto& [e, r0] : active_) {
     const auto& toks = by_expert[e];
     for (size_t j = 0; j < toks.size(); ++j)
