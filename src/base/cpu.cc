@@ -4,8 +4,6 @@
 #include <atomic>
 #include <cctype>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -56,18 +54,9 @@ CpuFeatures Detect() {
   return f;
 }
 
-Isa EnvCap() {
-  const char* e = std::getenv("QIUSUO_ISA");
-  Isa v = Isa::kAvx512;
-  if (e && *e && !ParseIsa(e, &v)) {
-    std::fprintf(stderr, "qiusuo: ignoring QIUSUO_ISA=%s (expected scalar, avx2 or avx512)\n", e);
-    v = Isa::kAvx512;
-  }
-  return v;
-}
-
 std::atomic<int>& ActiveSlot() {
-  static std::atomic<int> slot{static_cast<int>(std::min(Cpu().max_isa, EnvCap()))};
+  // Starts at what the CPU has; the CLI caps it at start-up (--isa / QIUSUO_ISA), tests per case.
+  static std::atomic<int> slot{static_cast<int>(Cpu().max_isa)};
   return slot;
 }
 

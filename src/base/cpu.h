@@ -1,6 +1,6 @@
 // CPU feature detection (CPUID + XGETBV) and the instruction-set level the kernels dispatch on.
-// QIUSUO_ISA=scalar|avx2|avx512 caps the level (never raises it above what the CPU has), so the
-// tests and benchmarks can run every path on one machine.
+// SetIsaCap (the CLI's --isa / QIUSUO_ISA=scalar|avx2|avx512) caps the level (never raises it
+// above what the CPU has), so the tests and benchmarks can run every path on one machine.
 #pragma once
 
 #include <string>
@@ -21,7 +21,7 @@ struct CpuFeatures {
 // Detected once, cached.
 const CpuFeatures& Cpu();
 
-// The level the kernels use: min(Cpu().max_isa, QIUSUO_ISA cap, SetIsaCap). Cheap (an atomic load).
+// The level the kernels use: min(Cpu().max_isa, SetIsaCap). Cheap (an atomic load).
 Isa ActiveIsa();
 // Caps the level for this process (tests use it to run each path); returns the previous cap.
 // Requests above the CPU's level are clamped.

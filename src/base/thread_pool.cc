@@ -1,7 +1,6 @@
 #include "base/thread_pool.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 namespace qs {
 namespace {
@@ -20,14 +19,16 @@ constexpr int kSpinIters = 1 << 14;
 
 }  // namespace
 
+// Set once by the CLI at start-up (RuntimeConfig); 0: not set.
+std::atomic<int> g_default_threads{0};
+
 int DefaultThreadCount() {
-  if (const char* e = std::getenv("QIUSUO_THREADS")) {
-    int v = std::atoi(e);
-    if (v > 0) return v;
-  }
+  if (int v = g_default_threads.load(std::memory_order_relaxed); v > 0) return v;
   unsigned hc = std::thread::hardware_concurrency();
   return hc ? static_cast<int>(hc) : 1;
 }
+
+void SetDefaultThreadCount(int n) { g_default_threads.store(n > 0 ? n : 0); }
 
 ThreadPool::ThreadPool(int n_threads) {
   n_threads_ = n_threads > 0 ? n_threads : DefaultThreadCount();

@@ -62,7 +62,10 @@ class ThreadPool {
   int64_t n_ = 0, chunk_ = 1;
 };
 
-// Threads to use by default: QIUSUO_THREADS from the environment, else hardware concurrency.
+// Threads to use by default: what SetDefaultThreadCount installed (the CLI does, from --threads or
+// QIUSUO_THREADS: see runtime/runtime_config.h), else hardware concurrency.
 int DefaultThreadCount();
+// n <= 0: back to hardware concurrency.
+void SetDefaultThreadCount(int n);
 
 }  // namespace qs

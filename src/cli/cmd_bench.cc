@@ -4,6 +4,10 @@
 //    the prompt positions (llama-bench asks for the last position's only; we skip lm_head).
 //  * tg<N>: N Forwards of one token each from an empty cache, logits every step (llama-bench's
 //    tg test also starts from an empty context).
+//  * -d DEPTH (llama-bench's -d / n_depth): each test runs after DEPTH tokens already in the cache.
+//    The cache is filled once per depth (random tokens, prefill in chunks, untimed, with a
+//    progress line), and every run starts by truncating it back to DEPTH, so pp and tg measure
+//    attention over a long context without paying for the fill each repeat.
 //  * One untimed warm-up of each test first (llama-bench does the same), then -r timed repeats;
 //    tokens/s mean and sample standard deviation over the repeats.
 //  * Peak RSS: VmHWM of /proc/self/status after the runs (weights are mmapped: pages touched
@@ -12,7 +16,9 @@
 //    stored weight bytes scaled by active/total parameters (routed experts: k of n), minus the
 //    embedding table, of which one row is read (unless tied to lm_head).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -22,19 +28,20 @@
 #include <vector>
 
 #include "base/cpu.h"
+#include "base/log.h"
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "cli/command.h"
 #include "cli/common.h"
 #include "kernels/matmul.h"
-#include "model/model.h"
+#include "runtime/model_package.h"
 
 namespace qs::cli {
 namespace {
 
 struct Opts {
   std::string model;
-  std::vector<int64_t> n_prompt{512}, n_gen{128};
+  std::vector<int64_t> n_prompt{512}, n_gen{128}, n_depth{0};
   int threads = 0;
   int repeats = 3;
   bool json = false;
@@ -54,8 +61,11 @@ uint64_t PeakRssBytes() {
   return 0;
 }
 
+// Prompt tokens per Forward while filling the cache to a depth (bounded activations).
+constexpr int64_t kDepthChunk = 512;
+
 struct TestResult {
-  int64_t n_prompt = 0, n_gen = 0;
+  int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   std::vector<double> samples_ns, samples_ts;
   double avg_ts = 0, stddev_ts = 0, avg_ns = 0, stddev_ns = 0;
 };
@@ -82,12 +92,15 @@ std::string HumanBytes(double b) {
 
 int Run(const Opts& o) {
   if (o.repeats < 1) return Fail(InvalidArgument("-r must be at least 1"));
-  ThreadPool pool(o.threads);
+  if (o.n_depth.empty()) return Fail(InvalidArgument("-d needs at least one depth"));
+  for (int64_t d : o.n_depth)
+    if (d < 0) return Fail(InvalidArgument("-d must not be negative"));
+  ThreadPool pool(Threads(o.threads));
   // Load time includes the one-time repacking (Model::Prepare), as llama-bench's includes its.
   Timer load_timer;
-  auto loaded = LoadModel(o.model);
-  if (!loaded.ok()) return Fail(loaded.status());
-  Model* model = loaded->get();
+  auto pkg = OpenModelPackage(o.model, ModelPackageOptions::ModelOnly());
+  if (!pkg.ok()) return Fail(pkg.status());
+  Model* model = pkg->model.get();
   if (Status s = model->Prepare(&pool); !s.ok()) return Fail(s);
   const double load_s = load_timer.Seconds();
   const ModelConfig& cfg = model->config();
@@ -104,12 +117,34 @@ int Run(const Opts& o) {
   if (active < 0) active = 0;
 
   std::vector<TestResult> results;
-  auto run_test = [&](int64_t np, int64_t ng) -> Status {
+  int64_t max_np = 0, max_ng = 0;
+  for (int64_t np : o.n_prompt) max_np = std::max(max_np, np);
+  for (int64_t ng : o.n_gen) max_ng = std::max(max_ng, ng);
+  std::unique_ptr<KvCache> cache;
+  // Fills a fresh cache with `depth` random tokens (untimed), room for the largest test after.
+  auto fill = [&](int64_t depth) -> Status {
+    cache = model->NewCache(depth + std::max<int64_t>(1, max_np + max_ng));
+    if (depth == 0) return Status::Ok();
+    Progress progress("depth " + std::to_string(depth), static_cast<uint64_t>(depth));
+    std::vector<int32_t> toks;
+    for (int64_t done = 0; done < depth;) {
+      const int64_t n = std::min(kDepthChunk, depth - done);
+      toks.resize(static_cast<size_t>(n));
+      for (auto& t : toks) t = tok(rng);
+      QS_RETURN_IF_ERROR(model->Forward(toks.data(), n, cache.get(), nullptr, &pool));
+      done += n;
+      progress.Update(static_cast<uint64_t>(done));
+    }
+    progress.Finish();
+    return Status::Ok();
+  };
+  auto run_test = [&](int64_t np, int64_t ng, int64_t depth) -> Status {
     TestResult r;
     r.n_prompt = np;
     r.n_gen = ng;
+    r.n_depth = depth;
     for (int rep = -1; rep < o.repeats; ++rep) {  // rep -1: warm-up
-      auto cache = model->NewCache(np + ng);
+      cache->Truncate(depth);
       std::vector<int32_t> toks(static_cast<size_t>(np > 0 ? np : 1));
       for (auto& t : toks) t = tok(rng);
       Timer t;
@@ -127,16 +162,14 @@ int Run(const Opts& o) {
     results.push_back(r);
     return Status::Ok();
   };
-  for (int64_t np : o.n_prompt)
-    if (np > 0) {
-      Status st = run_test(np, 0);
-      if (!st.ok()) return Fail(st);
-    }
-  for (int64_t ng : o.n_gen)
-    if (ng > 0) {
-      Status st = run_test(0, ng);
-      if (!st.ok()) return Fail(st);
-    }
+  for (int64_t depth : o.n_depth) {
+    Status st = fill(depth);
+    for (int64_t np : o.n_prompt)
+      if (st.ok() && np > 0) st = run_test(np, 0, depth);
+    for (int64_t ng : o.n_gen)
+      if (st.ok() && ng > 0) st = run_test(0, ng, depth);
+    if (!st.ok()) return Fail(st);
+  }
   const uint64_t rss = PeakRssBytes();
 
   std::string file = o.model;
@@ -154,6 +187,7 @@ int Run(const Opts& o) {
       j["backends"] = std::string("CPU ") + KernelName();
       j["n_prompt"] = r.n_prompt;
       j["n_gen"] = r.n_gen;
+      j["n_depth"] = r.n_depth;
       j["avg_ns"] = static_cast<uint64_t>(r.avg_ns);
       j["stddev_ns"] = static_cast<uint64_t>(r.stddev_ns);
       j["avg_ts"] = r.avg_ts;
@@ -168,22 +202,26 @@ int Run(const Opts& o) {
     std::printf("%s\n", arr.dump(2).c_str());
     return 0;
   }
-  std::printf("| %-28s | %10s | %8s | %-18s | %7s | %8s | %16s | %10s |\n", "model", "size", "params", "backend",
-              "threads", "test", "t/s", "GB/s");
+  // The test column widens for "pp512 @ d16384" when a depth is given.
+  const int tw = *std::max_element(o.n_depth.begin(), o.n_depth.end()) > 0 ? 16 : 8;
+  std::printf("| %-28s | %10s | %8s | %-18s | %7s | %*s | %16s | %10s |\n", "model", "size", "params", "backend",
+              "threads", tw, "test", "t/s", "GB/s");
   std::printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", std::string(28, '-').c_str(), std::string(10, '-').c_str(),
               std::string(8, '-').c_str(), std::string(18, '-').c_str(), std::string(7, '-').c_str(),
-              std::string(8, '-').c_str(), std::string(16, '-').c_str(), std::string(10, '-').c_str());
+              std::string(static_cast<size_t>(tw), '-').c_str(), std::string(16, '-').c_str(), std::string(10, '-').c_str());
   for (const auto& r : results) {
     char test[32], ts[48], bw[24], params[24];
     if (r.n_prompt > 0) std::snprintf(test, sizeof test, "pp%lld", static_cast<long long>(r.n_prompt));
     else std::snprintf(test, sizeof test, "tg%lld", static_cast<long long>(r.n_gen));
+    if (r.n_depth > 0)  // llama-bench's notation
+      std::snprintf(test + std::strlen(test), sizeof test - std::strlen(test), " @ d%lld", static_cast<long long>(r.n_depth));
     std::snprintf(ts, sizeof ts, "%.2f ± %.2f", r.avg_ts, r.stddev_ts);
     if (r.n_gen > 0) std::snprintf(bw, sizeof bw, "%.2f", active * r.avg_ts / 1e9);
     else std::snprintf(bw, sizeof bw, "-");
     std::snprintf(params, sizeof params, "%.2f B", static_cast<double>(info.n_params) / 1e9);
-    std::printf("| %-28.28s | %10s | %8s | %-18s | %7d | %8s | %16s | %10s |\n", file.c_str(),
+    std::printf("| %-28.28s | %10s | %8s | %-18s | %7d | %*s | %16s | %10s |\n", file.c_str(),
                 HumanBytes(static_cast<double>(info.weight_bytes)).c_str(), params,
-                (std::string("CPU ") + KernelName()).c_str(), pool.size(), test, ts, bw);
+                (std::string("CPU ") + KernelName()).c_str(), pool.size(), tw, test, ts, bw);
   }
   std::printf("\npeak RSS %s, load %.2f s, weights read per generated token %s, kernels %s\n",
               HumanBytes(static_cast<double>(rss)).c_str(), load_s, HumanBytes(active).c_str(), IsaDescription().c_str());
@@ -197,6 +235,8 @@ QS_COMMAND(bench, "bench", "prompt-processing and generation throughput (llama-b
   app->add_option("--model,-m", o->model, "model directory (or GGUF file once the loader accepts it)")->required();
   app->add_option("-p,--n-prompt", o->n_prompt, "prompt lengths to test (0 skips pp)")->delimiter(',');
   app->add_option("-n,--n-gen", o->n_gen, "generation lengths to test (0 skips tg)")->delimiter(',');
+  app->add_option("-d,--n-depth", o->n_depth, "tokens already in the cache before each test (filled untimed)")
+      ->delimiter(',');
   app->add_option("-t,--threads", o->threads, "threads (default: QIUSUO_THREADS or all cores)");
   app->add_option("-r,--repetitions", o->repeats, "timed repeats per test")->check(CLI::Range(1, 1000));
   app->add_flag("--json", o->json, "print a JSON array with llama-bench's field names");

@@ -9,6 +9,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "runtime/model_package.h"
 #include "tokenizer/chat_template.h"
 
 namespace qs::cli {
@@ -39,7 +40,11 @@ Result<std::string> Render(const Opts& o, CLI::App* app) {
   opt.add_generation_prompt = o.add_generation_prompt;
   std::string source;
   if (!o.model.empty()) {
-    QS_ASSIGN_OR_RETURN(ModelChatTemplate m, LoadChatTemplate(o.model));
+    ModelPackageOptions po;
+    po.model = po.tokenizer = false;
+    po.chat_template = true;
+    QS_ASSIGN_OR_RETURN(ModelPackage pkg, OpenModelPackage(o.model, po));
+    ModelChatTemplate& m = *pkg.chat_template;
     source = std::move(m.source);
     opt.bos_token = m.bos_token;
     opt.eos_token = m.eos_token;

@@ -6,7 +6,7 @@
 #include "base/timer.h"
 #include "cli/command.h"
 #include "cli/common.h"
-#include "model/model.h"
+#include "runtime/model_package.h"
 #include "runtime/generator.h"
 
 namespace qs::cli {
@@ -23,10 +23,10 @@ int Run(const Opts& o) {
   auto ids = ParseIdList(o.tokens);
   if (!ids.ok()) return Fail(ids.status());
   if (ids->empty()) return Fail(InvalidArgument("--tokens is empty"));
-  auto model = LoadModel(o.model);
-  if (!model.ok()) return Fail(model.status());
-  ThreadPool pool(o.threads);
-  Generator gen(model->get(), &pool, static_cast<int64_t>(ids->size()) + o.n);
+  auto pkg = OpenModelPackage(o.model, ModelPackageOptions::ModelOnly());
+  if (!pkg.ok()) return Fail(pkg.status());
+  ThreadPool pool(Threads(o.threads));
+  Generator gen(pkg->model.get(), &pool, static_cast<int64_t>(ids->size()) + o.n);
   Timer t_prompt;
   Status st = gen.Feed(*ids);
   if (!st.ok()) return Fail(st);

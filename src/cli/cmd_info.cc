@@ -10,6 +10,7 @@
 #include "io/gguf.h"
 #include "model/gguf_validate.h"
 #include "model/model.h"
+#include "runtime/model_package.h"
 
 namespace qs::cli {
 namespace {
@@ -32,26 +33,26 @@ std::string Human(uint64_t n) {
 // GGUF files first go through the project's validator (model/gguf_validate.h): every problem is
 // listed at once, not just the first one the loader trips on. The file is opened once.
 int Run(const Opts& o) {
-  std::error_code ec;
-  Result<std::unique_ptr<Model>> model = NotFound("");
-  if (std::filesystem::is_regular_file(o.model, ec)) {
-    auto g = GgufFile::Open(o.model);
-    if (!g.ok()) return Fail(g.status());
-    GgufValidation v = ValidateGgufModel(**g);
+  auto format = ResolveModelPath(o.model);
+  if (!format.ok()) return Fail(format.status());
+  const bool check_only = o.check && *format == ModelFormat::kGguf;
+  ModelPackageOptions po = ModelPackageOptions::ModelOnly();
+  po.model = !check_only;
+  po.inspect_gguf = [&](const GgufFile& g) {
+    GgufValidation v = ValidateGgufModel(g);
     if (!o.json)
       for (const auto& w : v.warnings) std::fprintf(stderr, "warning: %s: %s\n", o.model.c_str(), w.c_str());
-    if (!v.ok()) return Fail(v.ToStatus(o.model));
-    if (o.check) {
-      std::printf("%s: valid GGUF model file\n", o.model.c_str());
-      return 0;
-    }
-    model = LoadModel(std::move(g).value());
-  } else {
-    model = LoadModel(o.model);
+    return v.ok() ? Status::Ok() : v.ToStatus(o.model);
+  };
+  auto pkg = OpenModelPackage(o.model, po);
+  if (!pkg.ok()) return Fail(pkg.status());
+  if (check_only) {
+    std::printf("%s: valid GGUF model file\n", o.model.c_str());
+    return 0;
   }
-  if (!model.ok()) return Fail(model.status());
-  const ModelConfig& c = (*model)->config();
-  ModelInfo info = (*model)->Info();
+  Model* model = pkg->model.get();
+  const ModelConfig& c = model->config();
+  ModelInfo info = model->Info();
   const uint64_t kv_ctx = info.kv_bytes_per_token * static_cast<uint64_t>(o.ctx);
   const uint64_t need = info.weight_bytes + kv_ctx;
   if (o.json) {

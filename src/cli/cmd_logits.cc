@@ -7,7 +7,7 @@
 #include "base/thread_pool.h"
 #include "cli/command.h"
 #include "cli/common.h"
-#include "model/model.h"
+#include "runtime/model_package.h"
 
 namespace qs::cli {
 namespace {
@@ -23,10 +23,10 @@ int Run(const Opts& o) {
   auto ids = ParseIdList(o.tokens);
   if (!ids.ok()) return Fail(ids.status());
   if (ids->empty()) return Fail(InvalidArgument("--tokens is empty"));
-  auto model = LoadModel(o.model);
-  if (!model.ok()) return Fail(model.status());
-  Model& m = **model;
-  ThreadPool pool(o.threads);
+  auto pkg = OpenModelPackage(o.model, ModelPackageOptions::ModelOnly());
+  if (!pkg.ok()) return Fail(pkg.status());
+  Model& m = *pkg->model;
+  ThreadPool pool(Threads(o.threads));
   const int64_t T = static_cast<int64_t>(ids->size()), V = m.config().vocab_size;
   auto cache = m.NewCache(T);
   std::vector<float> logits(static_cast<size_t>(T * V));

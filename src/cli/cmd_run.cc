@@ -12,8 +12,7 @@
 #include "base/timer.h"
 #include "cli/command.h"
 #include "cli/common.h"
-#include "model/model.h"
-#include "runtime/scheduler.h"
+#include "runtime/engine.h"
 #include "server/chat_prompt.h"
 #include "server/output.h"
 #include "tokenizer/chat_template.h"
@@ -39,14 +38,10 @@ constexpr const char* kReset = "\033[0m";
 
 class Chat {
  public:
-  Chat(const Opts& o, Model* model, const Tokenizer& tok, const ModelChatTemplate& mct, const ChatTemplate& tmpl)
-      : o_(o), model_(model), tok_(tok), mct_(mct), tmpl_(tmpl),
-        eos_(server::EndOfTurnIds(tok, model->config().eos_token_id)),
-        reasoning_model_(server::IsReasoningTemplate(mct.source)), tty_(isatty(1)) {
-    SchedulerOptions so;
-    so.ctx = o.ctx;
-    so.threads = o.threads;
-    sched_ = std::make_unique<Scheduler>(model, so);
+  Chat(const Opts& o, Engine* engine)
+      : o_(o), engine_(engine), tok_(engine->tokenizer()), mct_(engine->chat_template_source()),
+        tmpl_(engine->chat_template()), eos_(server::EndOfTurnIds(tok_, engine->config().eos_token_id)),
+        reasoning_model_(server::IsReasoningTemplate(mct_.source)), tty_(isatty(1)) {
     Clear();
   }
   void Clear() {
@@ -72,14 +67,13 @@ class Chat {
     if (o_.seed >= 0) g.sampling.seed = static_cast<uint64_t>(o_.seed), g.sampling.has_seed = true;
     g.max_tokens = std::min<int64_t>(o_.max_tokens, o_.ctx - static_cast<int64_t>(p->ids.size()));
     g.stop_ids = eos_;
-    Scheduler::SubmitError err;
-    auto h = g.max_tokens > 0 ? sched_->Submit(std::move(g), &err) : nullptr;
-    if (!h) {
+    auto refuse = [&] {
       messages_.erase(messages_.size() - 1);
       std::fprintf(stderr, "qiusuo: the conversation no longer fits the context (%lld tokens): /clear it\n",
                    static_cast<long long>(o_.ctx));
       return true;
-    }
+    };
+    if (g.max_tokens <= 0) return refuse();
     server::OutputOptions oo;
     oo.split_reasoning = !o_.raw;
     oo.prompt_in_think = p->in_think;
@@ -106,20 +100,16 @@ class Chat {
     g_interrupted = false;
     Timer t;
     int64_t n = 0;
-    std::string finish;
-    for (;;) {
-      if (g_interrupted) h->Cancel();
-      GenEvent ev;
-      if (!h->Next(&ev, std::chrono::milliseconds(100))) continue;
-      if (ev.kind == GenEvent::kToken) {
-        ++n;
-        show(pipe.Push(ev.token));
-      } else if (ev.kind == GenEvent::kDone) {
-        finish = ev.finish_reason;
-        if (!ev.error.ok()) Fail(ev.error);
-        break;
-      }
-    }
+    // Ctrl-C cancels the request; the engine still ends it with a kDone ("cancelled").
+    auto done = engine_->Generate(
+        std::move(g),
+        [&](const GenEvent& ev) {
+          if (ev.kind == GenEvent::kToken) ++n, show(pipe.Push(ev.token));
+        },
+        [] { return g_interrupted.load(); });
+    if (!done.ok()) return refuse();
+    const std::string finish = done->finish_reason;
+    if (!done->error.ok()) Fail(done->error);
     std::vector<server::ToolCall> calls;
     show(pipe.Finish(&calls));
     if (in_reasoning) std::fputs(kReset, stdout);
@@ -134,31 +124,27 @@ class Chat {
 
  private:
   const Opts& o_;
-  Model* model_;
+  Engine* engine_;
   const Tokenizer& tok_;
   const ModelChatTemplate& mct_;
   const ChatTemplate& tmpl_;
   std::vector<int32_t> eos_;
   bool reasoning_model_, tty_;
-  std::unique_ptr<Scheduler> sched_;
   nlohmann::ordered_json messages_;
 };
 
 int Run(const Opts& o) {
-  auto model = LoadModel(o.model);
-  if (!model.ok()) return Fail(model.status());
-  auto tok = Tokenizer::Load(o.model);
-  if (!tok.ok()) return Fail(tok.status());
-  auto mct = LoadChatTemplate(o.model);
-  if (!mct.ok()) return Fail(mct.status());
-  auto tmpl = ChatTemplate::Compile(mct->source);
-  if (!tmpl.ok()) return Fail(tmpl.status());
+  EngineOptions eo;
+  eo.scheduler.ctx = o.ctx;
+  eo.scheduler.threads = Threads(o.threads);
+  auto engine = Engine::Open(o.model, eo);
+  if (!engine.ok()) return Fail(engine.status());
   // Ctrl-C stops the answer in progress (no SA_RESTART: a read at the prompt is interrupted too).
   struct sigaction sa {};
   sa.sa_handler = OnSigint;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
-  Chat chat(o, model->get(), **tok, *mct, *tmpl);
+  Chat chat(o, engine->get());
   if (!o.prompt.empty()) return chat.Turn(o.prompt) ? 0 : 1;
   const bool tty_in = isatty(0);
   if (tty_in) std::fprintf(stderr, "qiusuo chat: /clear forgets the conversation, /exit (or Ctrl-D) quits, Ctrl-C stops an answer\n");

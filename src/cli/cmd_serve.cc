@@ -6,12 +6,14 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "runtime/engine.h"
 #include "server/server.h"
 
 namespace qs::cli {
 namespace {
 
-int Run(const server::ServerOptions& o) {
+int Run(server::ServerOptions o) {
+  o.threads = Threads(o.threads);
   // SIGINT/SIGTERM are taken by a waiting thread (blocked here before any thread starts, so every
   // thread inherits the mask) which stops the server cleanly.
   sigset_t set;
@@ -20,7 +22,10 @@ int Run(const server::ServerOptions& o) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a client that goes away must not kill the server
-  auto srv = server::Server::Create(o);
+  // The engine (model, tokenizer, template, threads, scheduler) starts its threads after the mask.
+  auto engine = Engine::Open(o.model_path, server::ServerEngineOptions(o));
+  if (!engine.ok()) return Fail(engine.status());
+  auto srv = server::Server::Create(o, std::move(engine).value());
   if (!srv.ok()) return Fail(srv.status());
   auto port = (*srv)->Bind();
   if (!port.ok()) return Fail(port.status());

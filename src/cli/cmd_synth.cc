@@ -39,7 +39,7 @@ QS_COMMAND(synth, "synth", "write a random-weight model with a config's exact di
     g.out_path = out;
     g.gguf_type = *type;
     g.seed = o->seed;
-    g.threads = *threads;
+    g.threads = Threads(*threads);
     const std::string& tk = o->tokenizer_dir;
     if (tk.size() > 5 && tk.compare(tk.size() - 5, 5, ".gguf") == 0) {
       // A (vocab-only) GGUF: copy its tokenizer.* keys as they are (e.g. llama.cpp's

@@ -6,7 +6,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "io/mapped_file.h"
-#include "tokenizer/tokenizer.h"
+#include "runtime/model_package.h"
 
 namespace qs::cli {
 namespace {
@@ -18,15 +18,18 @@ struct Opts {
 
 int Run(const Opts& o, bool have_text) {
   if (have_text == !o.file.empty()) return Fail(InvalidArgument("tokenize: give exactly one of --text and --file"));
-  auto tok = Tokenizer::Load(o.model);
-  if (!tok.ok()) return Fail(tok.status());
+  ModelPackageOptions po;
+  po.model = false;  // a directory, tokenizer.json or .gguf: only the tokenizer is read
+  auto pkg = OpenModelPackage(o.model, po);
+  if (!pkg.ok()) return Fail(pkg.status());
+  const Tokenizer& tok = *pkg->tokenizer;
   std::string text = o.text;
   if (!o.file.empty()) {
     auto r = ReadTextFile(o.file);
     if (!r.ok()) return Fail(r.status());
     text = std::move(r).value();
   }
-  auto ids = (*tok)->Encode(text, o.special, o.bos);
+  auto ids = tok.Encode(text, o.special, o.bos);
   if (!ids.ok()) return Fail(ids.status().With(o.file.empty() ? "--text" : o.file));
   std::string line;
   line.reserve(ids->size() * 7 + 1);

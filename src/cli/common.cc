@@ -1,9 +1,65 @@
 #include "cli/common.h"
 
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
 namespace qs::cli {
+
+namespace {
+RuntimeConfig& RuntimeSlot() {
+  static RuntimeConfig c;
+  return c;
+}
+}  // namespace
+
+const RuntimeConfig& Runtime() { return RuntimeSlot(); }
+void SetRuntime(const RuntimeConfig& c) { RuntimeSlot() = c; }
+
+void AddRuntimeFlags(CLI::App* app, RuntimeFlags* f) {
+  app->add_option("--threads", f->threads, "compute threads for every command (env QIUSUO_THREADS; default: all cores)")
+      ->check(CLI::Range(1, 4096));
+  app->add_option("--isa", f->isa, "cap the kernels' instruction set (env QIUSUO_ISA)")
+      ->check(CLI::IsMember({"scalar", "avx2", "avx512"}, CLI::ignore_case));
+  app->add_flag("--no-repack", f->no_repack,
+                "keep the file layout: instant load, slower kernels (env QIUSUO_REPACK=0)");
+  app->add_option("--f16-prefill", f->f16_prefill,
+                  "F16 prefill products: fp32, or bf16 on AVX512-BF16 (~2x, less exact) (env QIUSUO_F16_PREFILL)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+}
+
+RuntimeConfig BuildRuntimeConfig(const RuntimeFlags& f) {
+  RuntimeConfig c;
+  auto env = [](const char* name) -> std::string {
+    const char* e = std::getenv(name);
+    return e ? e : "";
+  };
+  if (f.threads > 0) {
+    c.threads = f.threads;
+  } else if (std::string e = env("QIUSUO_THREADS"); !e.empty()) {
+    c.threads = std::max(0, std::atoi(e.c_str()));
+  }
+  Isa isa;
+  if (!f.isa.empty() && ParseIsa(f.isa, &isa)) {
+    c.isa_cap = isa;
+  } else if (std::string e = env("QIUSUO_ISA"); !e.empty()) {
+    if (ParseIsa(e, &isa)) c.isa_cap = isa;
+    else std::fprintf(stderr, "qiusuo: ignoring QIUSUO_ISA=%s (expected scalar, avx2 or avx512)\n", e.c_str());
+  }
+  if (f.no_repack) {
+    c.repack = false;
+  } else {
+    std::string e = env("QIUSUO_REPACK");
+    c.repack = !(e == "0" || e == "off");
+  }
+  std::string p = !f.f16_prefill.empty() ? f.f16_prefill : env("QIUSUO_F16_PREFILL");
+  if (p == "bf16") c.f16_prefill_bf16 = true;
+  else if (p == "fp32") c.f16_prefill_bf16 = false;
+  else if (!p.empty()) std::fprintf(stderr, "qiusuo: ignoring QIUSUO_F16_PREFILL=%s (expected fp32 or bf16)\n", p.c_str());
+  return c;
+}
 
 Result<std::vector<int32_t>> ParseIdList(const std::string& s) {
   std::vector<int32_t> out;

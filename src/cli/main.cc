@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "cli/command.h"
+#include "cli/common.h"
 
 namespace qs::cli {
 std::vector<CommandInfo>& Registry() {
@@ -19,6 +20,11 @@ int main(int argc, char** argv) {
   bool quiet = false, verbose = false;
   app.add_flag("-q,--quiet", quiet, "only errors on stderr");
   app.add_flag("-v,--verbose", verbose, "debug logging");
+  // Run-time settings for every command; set before the subcommands exist so they inherit the
+  // fallthrough (a global option may also follow the subcommand's name).
+  qs::cli::RuntimeFlags rt;
+  qs::cli::AddRuntimeFlags(&app, &rt);
+  app.fallthrough();
   auto& reg = qs::cli::Registry();
   std::sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   std::function<int()> run;
@@ -34,5 +40,10 @@ int main(int argc, char** argv) {
   }
   if (quiet) qs::SetLogLevel(qs::LogLevel::kError);
   if (verbose) qs::SetLogLevel(qs::LogLevel::kDebug);
+  // Built once, here; nothing below the CLI reads the environment.
+  const qs::RuntimeConfig config = qs::cli::BuildRuntimeConfig(rt);
+  qs::cli::SetRuntime(config);
+  qs::ApplyRuntimeConfig(config);
+  QS_LOG_DEBUG("runtime: %s", qs::Describe(config).c_str());
   return run ? run() : 1;
 }

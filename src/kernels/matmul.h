@@ -83,14 +83,15 @@ float ExpShiftKernel(float* x, int64_t n, float m);
 void AxpyKernel(float a, const float* x, float* y, int64_t n);
 
 // The kernel set MatMul/Dot use now: "scalar", "avx2", "avx512" or "avx512-vnni", with "-bf16"
-// appended where F16 prefill runs on bf16 (from CPUID, capped by QIUSUO_ISA / SetIsaCap in
+// appended where F16 prefill runs on bf16 (from CPUID, capped by SetIsaCap in
 // base/cpu.h, and F16PrefillBf16 below).
 const char* KernelName();
 
 // Whether F16-weight prefill (T >= 4) may use AVX512-BF16 (where the CPU has it and the ISA level
 // is avx512): weights and activations rounded to bf16, products accumulated in fp32, ~2x the
-// multiply-add rate of the fp32 path (kernels/gemm_bf16.h). QIUSUO_F16_PREFILL=bf16 turns it on,
-// =fp32 keeps the fp32-activation path (read once; the default, unset, is in matmul.cc).
+// multiply-add rate of the fp32 path (kernels/gemm_bf16.h). The CLI sets it at start-up
+// (--f16-prefill bf16|fp32 or QIUSUO_F16_PREFILL; runtime/runtime_config.h); the default is in
+// matmul.cc.
 bool F16PrefillBf16();
 // Sets it for this process (tests run both paths); returns the previous setting.
 bool SetF16PrefillBf16(bool on);

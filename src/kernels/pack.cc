@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -16,13 +17,8 @@
 namespace qs {
 
 namespace {
-bool RepackEnabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("QIUSUO_REPACK");
-    return !(e && (std::string(e) == "0" || std::string(e) == "off"));
-  }();
-  return on;
-}
+std::atomic<bool> g_repack{true};  // SetRepackEnabled: the CLI's --no-repack / QIUSUO_REPACK=0
+bool RepackEnabled() { return g_repack.load(std::memory_order_relaxed); }
 
 // Quant bytes per row and 32-column block in the packed layout (the source's minus its scale).
 int64_t QuantBytes(GgmlType t) { return t == GgmlType::Q4_0 ? 16 : t == GgmlType::Q8_0 ? 32 : 0; }
@@ -33,6 +29,8 @@ bool IsHalf(const WeightMatrix& w) {
          (w.dtype == DType::kGgmlBlock && (w.qtype == GgmlType::F16 || w.qtype == GgmlType::BF16));
 }
 }  // namespace
+
+bool SetRepackEnabled(bool on) { return g_repack.exchange(on); }
 
 bool CanPack(const WeightMatrix& w, int lanes) {
   if (lanes <= 0 || !w.valid() || w.cols <= 0 || w.rows <= 0) return false;

@@ -45,8 +45,12 @@ void PackGroups(const WeightMatrix& w, int lanes, int64_t g0, int64_t g1, uint8_
 // A matrix packed for another size (the ISA cap changed) runs the unpacked kernels on `data`.
 int KernelLanes();
 // The lanes the active kernels want (16 on AVX-512, 8 on AVX2, 0 on the scalar path or when
-// QIUSUO_REPACK=0).
+// repacking is off).
 int PackLanesForActiveIsa();
+// Turns load-time repacking on (the default) or off for this process (the CLI's --no-repack /
+// QIUSUO_REPACK=0: keep the file layout, instant load, slower kernels); returns the previous
+// setting. Takes effect for models prepared afterwards.
+bool SetRepackEnabled(bool on);
 
 // Owns the resident repacked weights.
 class PackedWeights {

@@ -37,11 +37,14 @@ struct Scheduler::Slot {
   int64_t step_n = 0;         // tokens fed this step
 };
 
-Scheduler::Scheduler(Model* model, const SchedulerOptions& opt)
-    : model_(model), opt_(opt), vocab_(model->config().vocab_size), prefix_cache_(opt.cache_bytes) {
+Scheduler::Scheduler(Model* model, const SchedulerOptions& opt, ThreadPool* pool)
+    : model_(model), opt_(opt), vocab_(model->config().vocab_size), pool_(pool), prefix_cache_(opt.cache_bytes) {
   opt_.parallel = std::max(1, opt_.parallel);
   opt_.chunk = std::max<int64_t>(1, opt_.chunk);
-  pool_ = std::make_unique<ThreadPool>(opt_.threads);
+  if (!pool_) {
+    own_pool_ = std::make_unique<ThreadPool>(opt_.threads);
+    pool_ = own_pool_.get();
+  }
   for (int i = 0; i < opt_.parallel; ++i) {
     auto s = std::make_unique<Slot>();
     s->cache = model_->NewCache(opt_.ctx);
@@ -163,7 +166,7 @@ void Scheduler::StepAll(const std::vector<Slot*>& run) {
   // batching); attention still reads each slot's own cache.
   chunks_.clear();
   for (Slot* s : run) chunks_.push_back(SeqChunk{s->pending.data(), s->step_n, s->cache.get(), s->logits.data(), true});
-  Status st = model_->ForwardBatch(chunks_, pool_.get());
+  Status st = model_->ForwardBatch(chunks_, pool_);
   if (st.ok()) {
     for (Slot* s : run) AfterForward(s);
     return;
@@ -171,7 +174,7 @@ void Scheduler::StepAll(const std::vector<Slot*>& run) {
   // Something in the batch was refused: run the slots one by one so only the bad one fails.
   for (Slot* s : run) {
     std::vector<SeqChunk> one = {SeqChunk{s->pending.data(), s->step_n, s->cache.get(), s->logits.data(), true}};
-    Status st1 = model_->ForwardBatch(one, pool_.get());
+    Status st1 = model_->ForwardBatch(one, pool_);
     if (!st1.ok()) Finish(s, "error", false, st1);
     else AfterForward(s);
   }

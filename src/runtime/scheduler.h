@@ -104,7 +104,9 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  Scheduler(Model* model, const SchedulerOptions& opt);
+  // `pool`: the compute threads to run on (the Engine's, shared with Model::Prepare); null: the
+  // scheduler makes its own of opt.threads.
+  Scheduler(Model* model, const SchedulerOptions& opt, ThreadPool* pool = nullptr);
   ~Scheduler();  // Shutdown()
   // Stops the thread; requests in flight or queued end with "cancelled", new ones are refused
   // (kStopped). Idempotent.
@@ -138,7 +140,8 @@ class Scheduler {
   Model* model_;
   SchedulerOptions opt_;
   int64_t vocab_;
-  std::unique_ptr<ThreadPool> pool_;
+  ThreadPool* pool_;
+  std::unique_ptr<ThreadPool> own_pool_;
   std::vector<std::unique_ptr<Slot>> slots_;
   PrefixCache prefix_cache_;
   std::vector<SeqChunk> chunks_;

@@ -4,7 +4,6 @@
 #include <filesystem>
 
 #include "base/log.h"
-#include "base/thread_pool.h"
 #include "server/chat_prompt.h"
 #include "server/server_impl.h"
 #include "server/web_assets.h"
@@ -142,30 +141,12 @@ void Server::Impl::Routes() {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() {
   Stop();
-  impl_->sched.reset();
+  impl_->engine.reset();
 }
 
-Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
-  auto impl = std::make_unique<Impl>();
-  impl->opt = opt;
-  if (impl->opt.model_id.empty())
-    impl->opt.model_id = std::filesystem::path(opt.model_path).lexically_normal().filename().string();
-  if (impl->opt.model_id.empty()) impl->opt.model_id = "qiusuo";
-  QS_ASSIGN_OR_RETURN(impl->model, LoadModel(opt.model_path));
-  {  // repack now rather than in the first request
-    ThreadPool prep(opt.threads);
-    QS_RETURN_IF_ERROR(impl->model->Prepare(&prep));
-  }
-  QS_ASSIGN_OR_RETURN(impl->tok, Tokenizer::Load(opt.model_path));
-  QS_ASSIGN_OR_RETURN(impl->mct, LoadChatTemplate(opt.model_path));
-  auto t = ChatTemplate::Compile(impl->mct.source);
-  if (!t.ok()) return t.status().With("chat template " + impl->mct.origin);
-  impl->tmpl.emplace(std::move(*t));
-  impl->eos_ids = EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id);
-  if (opt.reasoning == "on") impl->reasoning_model = true;
-  else if (opt.reasoning == "off") impl->reasoning_model = false;
-  else impl->reasoning_model = IsReasoningTemplate(impl->mct.source);
-  SchedulerOptions so;
+EngineOptions ServerEngineOptions(const ServerOptions& opt) {
+  EngineOptions eo;
+  SchedulerOptions& so = eo.scheduler;
   so.parallel = opt.parallel;
   so.ctx = opt.ctx;
   so.chunk = opt.chunk;
@@ -173,7 +154,32 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   so.max_queue = opt.max_queue;
   so.max_queue_wait = std::chrono::milliseconds(static_cast<int64_t>(opt.max_queue_wait_s * 1000));
   so.cache_bytes = opt.cache_mb << 20;
-  impl->sched = std::make_unique<Scheduler>(impl->model.get(), so);
+  return eo;
+}
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
+  QS_ASSIGN_OR_RETURN(auto engine, Engine::Open(opt.model_path, ServerEngineOptions(opt)));
+  return Create(opt, std::move(engine));
+}
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt, std::unique_ptr<Engine> engine) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = opt;
+  if (impl->opt.model_id.empty())
+    impl->opt.model_id = std::filesystem::path(opt.model_path).lexically_normal().filename().string();
+  if (impl->opt.model_id.empty()) impl->opt.model_id = "qiusuo";
+  impl->engine = std::move(engine);
+  Engine& e = *impl->engine;
+  impl->model = &e.model();
+  impl->tok = &e.tokenizer();
+  impl->mct = e.chat_template_source();
+  impl->tmpl = &e.chat_template();
+  impl->sched = &e.scheduler();
+  impl->opt.parallel = e.scheduler_options().parallel;  // /health and /metrics report the engine's
+  impl->eos_ids = EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id);
+  if (opt.reasoning == "on") impl->reasoning_model = true;
+  else if (opt.reasoning == "off") impl->reasoning_model = false;
+  else impl->reasoning_model = IsReasoningTemplate(impl->mct.source);
   // Enough HTTP threads for every slot and every queued request to hold a stream open.
   const int threads = std::max(16, opt.parallel + opt.max_queue + 8);
   impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
@@ -197,7 +203,7 @@ Result<int> Server::Bind() {
 
 void Server::Run() { impl_->http.listen_after_bind(); }
 void Server::Stop() {
-  impl_->sched->Shutdown();  // streams in flight end now, so the HTTP threads can be joined
+  if (impl_->engine) impl_->engine->Shutdown();  // streams in flight end now, so the HTTP threads can be joined
   impl_->http.stop();
 }
 

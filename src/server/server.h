@@ -12,8 +12,8 @@
 #include "base/status.h"
 
 namespace qs {
-class Model;
-class Tokenizer;
+class Engine;
+struct EngineOptions;
 }  // namespace qs
 
 namespace qs::server {
@@ -34,8 +34,14 @@ struct ServerOptions {
   std::string reasoning = "auto";  // auto | on | off: R1 defaults and the <think> split
 };
 
+// The engine settings the server options ask for (slots, context, chunk, threads, queue, cache).
+EngineOptions ServerEngineOptions(const ServerOptions& opt);
+
 class Server {
  public:
+  // Serves `engine` (runtime/engine.h: model, tokenizer, template, scheduler).
+  static Result<std::unique_ptr<Server>> Create(const ServerOptions& opt, std::unique_ptr<Engine> engine);
+  // Opens the engine for opt.model_path first.
   static Result<std::unique_ptr<Server>> Create(const ServerOptions& opt);
   ~Server();
   // Binds the socket; returns the port (useful with port 0).

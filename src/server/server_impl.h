@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "runtime/engine.h"
 #include "runtime/json_constraint.h"
 #include "runtime/scheduler.h"
 #include "server/api.h"
@@ -23,11 +24,12 @@ namespace qs::server {
 
 struct Server::Impl {
   ServerOptions opt;
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<Engine> engine;  // owns what the pointers below point to
+  Model* model = nullptr;
+  Tokenizer* tok = nullptr;
   ModelChatTemplate mct;
-  std::optional<ChatTemplate> tmpl;
-  std::unique_ptr<Scheduler> sched;
+  const ChatTemplate* tmpl = nullptr;
+  Scheduler* sched = nullptr;
   std::vector<int32_t> eos_ids;
   bool reasoning_model = false;
   httplib::Server http;

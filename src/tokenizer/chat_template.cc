@@ -131,8 +131,8 @@ Result<std::optional<std::string>> TemplateField(const nlohmann::ordered_json& c
   return InvalidArgument(path + ": chat_template must be a string or a list of {name, template}");
 }
 
-Result<ModelChatTemplate> LoadFromGguf(const std::string& path) {
-  QS_ASSIGN_OR_RETURN(auto gguf, GgufFile::Open(path));
+Result<ModelChatTemplate> LoadFromGguf(const GgufFile* gguf) {
+  const std::string& path = gguf->path();
   ModelChatTemplate out;
   if (gguf->Find("tokenizer.chat_template")) {
     QS_ASSIGN_OR_RETURN(out.source, gguf->GetString("tokenizer.chat_template"));
@@ -187,6 +187,17 @@ Result<ModelChatTemplate> LoadFromDir(const std::string& dir) {
   return out;
 }
 
+// No template found: the built-in one, with a warning.
+ModelChatTemplate OrFallback(ModelChatTemplate out, const std::string& path) {
+  if (out.origin.empty()) {
+    QS_LOG_WARN("%s has no chat template; using the built-in DeepSeek-V3 template", path.c_str());
+    out.source = kFallbackChatTemplate;
+    out.origin = "built-in";
+    out.is_fallback = true;
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<ModelChatTemplate> LoadChatTemplate(const std::string& path) {
@@ -196,17 +207,17 @@ Result<ModelChatTemplate> LoadChatTemplate(const std::string& path) {
   if (fs::is_directory(path, ec)) {
     QS_ASSIGN_OR_RETURN(out, LoadFromDir(path));
   } else if (fs::is_regular_file(path, ec)) {
-    QS_ASSIGN_OR_RETURN(out, LoadFromGguf(path));
+    QS_ASSIGN_OR_RETURN(auto gguf, GgufFile::Open(path));
+    QS_ASSIGN_OR_RETURN(out, LoadFromGguf(gguf.get()));
   } else {
     return NotFound("model path not found: " + path);
   }
-  if (out.origin.empty()) {
-    QS_LOG_WARN("%s has no chat template; using the built-in DeepSeek-V3 template", path.c_str());
-    out.source = kFallbackChatTemplate;
-    out.origin = "built-in";
-    out.is_fallback = true;
-  }
-  return out;
+  return OrFallback(std::move(out), path);
+}
+
+Result<ModelChatTemplate> LoadChatTemplate(const GgufFile& gguf) {
+  QS_ASSIGN_OR_RETURN(ModelChatTemplate out, LoadFromGguf(&gguf));
+  return OrFallback(std::move(out), gguf.path());
 }
 
 }  // namespace qs

@@ -56,6 +56,9 @@ struct ModelChatTemplate {
 // or a .gguf file (tokenizer.chat_template; bos/eos from tokenizer.ggml.*_token_id).
 // Without a template it falls back to kFallbackChatTemplate and logs a warning.
 Result<ModelChatTemplate> LoadChatTemplate(const std::string& path);
+class GgufFile;
+// The same from a GGUF file the caller has already opened (runtime/model_package.h opens it once).
+Result<ModelChatTemplate> LoadChatTemplate(const GgufFile& gguf);
 
 // DeepSeek-V3's chat template, used when a model ships none.
 extern const char kFallbackChatTemplate[];
