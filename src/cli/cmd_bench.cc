@@ -42,6 +42,7 @@ namespace {
 struct Opts {
   std::string model;
   std::vector<int64_t> n_prompt{512}, n_gen{128}, n_depth{0};
+  int64_t depth_prefix = 0;  // > 0: prefill this many tokens and tile them to the depth
   int threads = 0;
   int repeats = 3;
   bool json = false;
@@ -125,10 +126,11 @@ int Run(const Opts& o) {
   auto fill = [&](int64_t depth) -> Status {
     cache = model->NewCache(depth + std::max<int64_t>(1, max_np + max_ng));
     if (depth == 0) return Status::Ok();
-    Progress progress("depth " + std::to_string(depth), static_cast<uint64_t>(depth));
+    const int64_t real = o.depth_prefix > 0 ? std::min(o.depth_prefix, depth) : depth;
+    Progress progress("depth " + std::to_string(depth), static_cast<uint64_t>(real));
     std::vector<int32_t> toks;
-    for (int64_t done = 0; done < depth;) {
-      const int64_t n = std::min(kDepthChunk, depth - done);
+    for (int64_t done = 0; done < real;) {
+      const int64_t n = std::min(kDepthChunk, real - done);
       toks.resize(static_cast<size_t>(n));
       for (auto& t : toks) t = tok(rng);
       QS_RETURN_IF_ERROR(model->Forward(toks.data(), n, cache.get(), nullptr, &pool));
@@ -136,6 +138,7 @@ int Run(const Opts& o) {
       progress.Update(static_cast<uint64_t>(done));
     }
     progress.Finish();
+    if (real < depth) return cache->TileTo(depth);
     return Status::Ok();
   };
   auto run_test = [&](int64_t np, int64_t ng, int64_t depth) -> Status {
@@ -237,6 +240,9 @@ QS_COMMAND(bench, "bench", "prompt-processing and generation throughput (llama-b
   app->add_option("-n,--n-gen", o->n_gen, "generation lengths to test (0 skips tg)")->delimiter(',');
   app->add_option("-d,--n-depth", o->n_depth, "tokens already in the cache before each test (filled untimed)")
       ->delimiter(',');
+  app->add_option("--depth-prefix", o->depth_prefix,
+                  "prefill only this many tokens of each depth and repeat their cache rows up to it: the same "
+                  "cache size and attention reads, without hours of prefill on a small machine (0: prefill all)");
   app->add_option("-t,--threads", o->threads, "threads (default: QIUSUO_THREADS or all cores)");
   app->add_option("-r,--repetitions", o->repeats, "timed repeats per test")->check(CLI::Range(1, 1000));
   app->add_flag("--json", o->json, "print a JSON array with llama-bench's field names");

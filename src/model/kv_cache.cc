@@ -39,4 +39,19 @@ Status KvCache::CopyPrefixFrom(const KvCache& src, int64_t n) {
   return Status::Ok();
 }
 
+Status KvCache::TileTo(int64_t n) {
+  if (n_ == 0) return InvalidArgument("KvCache::TileTo: the cache is empty");
+  QS_RETURN_IF_ERROR(Reserve(n));
+  auto tile = [&](std::vector<float>& rows, int64_t w) {
+    for (int64_t p = n_; p < n; ++p) std::copy_n(rows.begin() + (p % n_) * w, w, rows.begin() + p * w);
+  };
+  for (int64_t l = 0; l < n_layers_; ++l) {
+    tile(k_[l], k_width_);
+    tile(v_[l], v_width_);
+    tile(a_[l], aux_width_);
+  }
+  n_ = std::max(n_, n);
+  return Status::Ok();
+}
+
 }  // namespace qs

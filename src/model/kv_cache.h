@@ -42,6 +42,9 @@ class KvCache {
   // Replaces the contents with the first n tokens of `src` (same widths and layer count), e.g. to
   // start a sequence from a cached shared prompt prefix (runtime/prefix_cache.h).
   Status CopyPrefixFrom(const KvCache& src, int64_t n);
+  // Grows the cache to n tokens by repeating its current rows (benchmarks only: the same cache
+  // size and attention reads as n real tokens, without prefilling them).
+  Status TileTo(int64_t n);
 
  private:
   int64_t n_layers_, k_width_, v_width_, max_tokens_, aux_width_;
