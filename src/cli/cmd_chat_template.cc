@@ -9,7 +9,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 
 namespace qs::cli {
 namespace {

@@ -14,9 +14,9 @@
 #include "cli/common.h"
 #include "model/model.h"
 #include "runtime/scheduler.h"
-#include "server/chat_prompt.h"
-#include "server/output.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_prompt.h"
+#include "chat/output.h"
+#include "chat/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qs::cli {
@@ -41,8 +41,8 @@ class Chat {
  public:
   Chat(const Opts& o, Model* model, const Tokenizer& tok, const ModelChatTemplate& mct, const ChatTemplate& tmpl)
       : o_(o), model_(model), tok_(tok), mct_(mct), tmpl_(tmpl),
-        eos_(server::EndOfTurnIds(tok, model->config().eos_token_id)),
-        reasoning_model_(server::IsReasoningTemplate(mct.source)), tty_(isatty(1)) {
+        eos_(chat::EndOfTurnIds(tok, model->config().eos_token_id)),
+        reasoning_model_(chat::IsReasoningTemplate(mct.source)), tty_(isatty(1)) {
     SchedulerOptions so;
     so.ctx = o.ctx;
     so.threads = o.threads;
@@ -57,7 +57,7 @@ class Chat {
   // One turn: streams the answer; returns false on a hard error.
   bool Turn(const std::string& user) {
     messages_.push_back({{"role", "user"}, {"content", user}});
-    auto p = server::BuildChatPrompt(tmpl_, mct_, tok_, messages_, nullptr, "", false);
+    auto p = chat::BuildChatPrompt(tmpl_, mct_, tok_, messages_, nullptr, "", false);
     if (!p.ok()) {
       messages_.erase(messages_.size() - 1);
       Fail(p.status());
@@ -80,14 +80,14 @@ class Chat {
                    static_cast<long long>(o_.ctx));
       return true;
     }
-    server::OutputOptions oo;
+    chat::OutputOptions oo;
     oo.split_reasoning = !o_.raw;
     oo.prompt_in_think = p->in_think;
-    server::OutputPipeline pipe(tok_, oo);
+    chat::OutputPipeline pipe(tok_, oo);
     std::string content;
     bool in_reasoning = false;
     // Reasoning goes dimmed to the terminal, or to stderr when stdout is not one.
-    auto show = [&](const server::OutputDelta& d) {
+    auto show = [&](const chat::OutputDelta& d) {
       if (!d.reasoning.empty()) {
         if (tty_) {
           if (!in_reasoning) std::fputs(kDim, stdout), in_reasoning = true;
@@ -120,7 +120,7 @@ class Chat {
         break;
       }
     }
-    std::vector<server::ToolCall> calls;
+    std::vector<chat::ToolCall> calls;
     show(pipe.Finish(&calls));
     if (in_reasoning) std::fputs(kReset, stdout);
     std::fputs("\n", stdout);

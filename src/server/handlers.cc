@@ -3,15 +3,21 @@
 #include <ctime>
 #include <optional>
 
-#include "server/chat_prompt.h"
+#include "chat/chat_prompt.h"
 #include "server/connection.h"
-#include "server/output.h"
+#include "chat/output.h"
 #include "server/server_impl.h"
 
 namespace qs::server {
 
 using nlohmann::json;
 using ojson = nlohmann::ordered_json;
+using chat::BuildChatPrompt;
+using chat::OutputDelta;
+using chat::OutputOptions;
+using chat::OutputPipeline;
+using chat::ToolCall;
+using chat::ToolCallParser;
 
 namespace {
 

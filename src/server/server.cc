@@ -5,7 +5,7 @@
 
 #include "base/log.h"
 #include "base/thread_pool.h"
-#include "server/chat_prompt.h"
+#include "chat/chat_prompt.h"
 #include "server/server_impl.h"
 #include "server/web_assets.h"
 
@@ -161,10 +161,10 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   auto t = ChatTemplate::Compile(impl->mct.source);
   if (!t.ok()) return t.status().With("chat template " + impl->mct.origin);
   impl->tmpl.emplace(std::move(*t));
-  impl->eos_ids = EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id);
+  impl->eos_ids = chat::EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id);
   if (opt.reasoning == "on") impl->reasoning_model = true;
   else if (opt.reasoning == "off") impl->reasoning_model = false;
-  else impl->reasoning_model = IsReasoningTemplate(impl->mct.source);
+  else impl->reasoning_model = chat::IsReasoningTemplate(impl->mct.source);
   SchedulerOptions so;
   so.parallel = opt.parallel;
   so.ctx = opt.ctx;

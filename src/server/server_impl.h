@@ -16,7 +16,7 @@
 #include "runtime/scheduler.h"
 #include "server/api.h"
 #include "server/server.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qs::server {

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "tokenizer/jinja.h"
+#include "jinja/jinja.h"
 
 namespace qs {
 

@@ -1,11 +1,11 @@
-#include "server/chat_prompt.h"
+#include "chat/chat_prompt.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <string_view>
 
-namespace qs::server {
+namespace qs::chat {
 
 namespace {
 
@@ -105,4 +105,4 @@ bool IsReasoningTemplate(const std::string& source) {
   return source.find("<think>\\n") != std::string::npos || source.find("<think>\n") != std::string::npos;
 }
 
-}  // namespace qs::server
+}  // namespace qs::chat

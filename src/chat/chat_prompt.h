@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "base/status.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
-namespace qs::server {
+namespace qs::chat {
 
 struct ChatPrompt {
   std::string text;
@@ -32,4 +32,4 @@ std::vector<int32_t> EndOfTurnIds(const Tokenizer& tok, int64_t config_eos);
 // A reasoning (R1-style) model: its template opens <think> for the answer.
 bool IsReasoningTemplate(const std::string& source);
 
-}  // namespace qs::server
+}  // namespace qs::chat

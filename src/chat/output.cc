@@ -1,6 +1,6 @@
-#include "server/output.h"
+#include "chat/output.h"
 
-namespace qs::server {
+namespace qs::chat {
 
 OutputPipeline::OutputPipeline(const Tokenizer& tok, const OutputOptions& opt)
     : opt_(opt), dec_(tok), stop_(opt.stop), split_(opt.prompt_in_think),
@@ -48,4 +48,4 @@ OutputDelta OutputPipeline::Finish(std::vector<ToolCall>* calls) {
   return d;
 }
 
-}  // namespace qs::server
+}  // namespace qs::chat

@@ -1,8 +1,8 @@
-#include "server/text_stream.h"
+#include "chat/text_stream.h"
 
 #include <algorithm>
 
-namespace qs::server {
+namespace qs::chat {
 
 size_t PartialSuffix(std::string_view text, std::string_view pattern) {
   size_t max = std::min(text.size(), pattern.size() - 1);
@@ -177,4 +177,4 @@ std::vector<ToolCall> ToolCallParser::ParseCalls(std::string_view section) {
   return calls;
 }
 
-}  // namespace qs::server
+}  // namespace qs::chat

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace qs::server {
+namespace qs::chat {
 
 class StopMatcher {
  public:
@@ -80,4 +80,4 @@ class ToolCallParser {
 // Length of the longest suffix of `text` that is a proper prefix of `pattern`.
 size_t PartialSuffix(std::string_view text, std::string_view pattern);
 
-}  // namespace qs::server
+}  // namespace qs::chat

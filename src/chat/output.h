@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "server/text_stream.h"
+#include "chat/text_stream.h"
 #include "tokenizer/tokenizer.h"
 
-namespace qs::server {
+namespace qs::chat {
 
 struct OutputOptions {
   std::vector<std::string> stop;
@@ -47,4 +47,4 @@ class OutputPipeline {
   bool raw_prefix_pending_;
 };
 
-}  // namespace qs::server
+}  // namespace qs::chat
