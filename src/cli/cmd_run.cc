@@ -16,6 +16,7 @@
 #include "runtime/scheduler.h"
 #include "chat/chat_prompt.h"
 #include "chat/output.h"
+#include "chat/protocol.h"
 #include "chat/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -41,8 +42,9 @@ class Chat {
  public:
   Chat(const Opts& o, Model* model, const Tokenizer& tok, const ModelChatTemplate& mct, const ChatTemplate& tmpl)
       : o_(o), model_(model), tok_(tok), mct_(mct), tmpl_(tmpl),
-        eos_(chat::EndOfTurnIds(tok, model->config().eos_token_id)),
-        reasoning_model_(chat::IsReasoningTemplate(mct.source)), tty_(isatty(1)) {
+        protocol_(chat::DetectChatProtocol(mct, model->config().architecture)),
+        eos_(chat::EndOfTurnIds(tok, model->config().eos_token_id, protocol_)),
+        reasoning_model_(protocol_.always_reasons), tty_(isatty(1)) {
     SchedulerOptions so;
     so.ctx = o.ctx;
     so.threads = o.threads;
@@ -57,7 +59,7 @@ class Chat {
   // One turn: streams the answer; returns false on a hard error.
   bool Turn(const std::string& user) {
     messages_.push_back({{"role", "user"}, {"content", user}});
-    auto p = chat::BuildChatPrompt(tmpl_, mct_, tok_, messages_, nullptr, "", false);
+    auto p = chat::BuildChatPrompt(tmpl_, mct_, protocol_, tok_, messages_, nullptr, chat::ChatPromptOptions{});
     if (!p.ok()) {
       messages_.erase(messages_.size() - 1);
       Fail(p.status());
@@ -83,6 +85,7 @@ class Chat {
     chat::OutputOptions oo;
     oo.split_reasoning = !o_.raw;
     oo.prompt_in_think = p->in_think;
+    oo.protocol = protocol_;
     chat::OutputPipeline pipe(tok_, oo);
     std::string content;
     bool in_reasoning = false;
@@ -138,6 +141,7 @@ class Chat {
   const Tokenizer& tok_;
   const ModelChatTemplate& mct_;
   const ChatTemplate& tmpl_;
+  chat::ChatProtocol protocol_;  // before eos_: the end-of-turn tokens are the protocol's
   std::vector<int32_t> eos_;
   bool reasoning_model_, tty_;
   std::unique_ptr<Scheduler> sched_;

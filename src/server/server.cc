@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/thread_pool.h"
 #include "chat/chat_prompt.h"
+#include "chat/protocol.h"
 #include "server/server_impl.h"
 #include "server/web_assets.h"
 
@@ -161,10 +162,11 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   auto t = ChatTemplate::Compile(impl->mct.source);
   if (!t.ok()) return t.status().With("chat template " + impl->mct.origin);
   impl->tmpl.emplace(std::move(*t));
-  impl->eos_ids = chat::EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id);
+  impl->protocol = chat::DetectChatProtocol(impl->mct, impl->model->config().architecture);
+  impl->eos_ids = chat::EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id, impl->protocol);
   if (opt.reasoning == "on") impl->reasoning_model = true;
   else if (opt.reasoning == "off") impl->reasoning_model = false;
-  else impl->reasoning_model = chat::IsReasoningTemplate(impl->mct.source);
+  else impl->reasoning_model = impl->protocol.always_reasons;
   SchedulerOptions so;
   so.parallel = opt.parallel;
   so.ctx = opt.ctx;
@@ -181,8 +183,8 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
   impl->http.set_read_timeout(60, 0);
   impl->http.set_write_timeout(30, 0);
   impl->Routes();
-  QS_LOG_INFO("model %s: %s, chat template from %s%s", impl->opt.model_id.c_str(),
-          impl->model->config().architecture.c_str(), impl->mct.origin.c_str(),
+  QS_LOG_INFO("model %s: %s, chat template from %s, %s protocol%s", impl->opt.model_id.c_str(),
+          impl->model->config().architecture.c_str(), impl->mct.origin.c_str(), impl->protocol.name.c_str(),
           impl->reasoning_model ? " (reasoning model)" : "");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

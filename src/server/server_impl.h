@@ -17,6 +17,7 @@
 #include "server/api.h"
 #include "server/server.h"
 #include "chat/chat_template.h"
+#include "chat/protocol.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qs::server {
@@ -27,6 +28,7 @@ struct Server::Impl {
   std::unique_ptr<Tokenizer> tok;
   ModelChatTemplate mct;
   std::optional<ChatTemplate> tmpl;
+  chat::ChatProtocol protocol;  // chosen once from the template and architecture
   std::unique_ptr<Scheduler> sched;
   std::vector<int32_t> eos_ids;
   bool reasoning_model = false;
