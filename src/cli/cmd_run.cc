@@ -30,6 +30,7 @@ struct Opts {
   int top_k = 0, threads = 0;
   int64_t seed = -1;
   bool raw = false;
+  bool think = false;  // switch thinking on (V3.1 / V3.2 templates; R1 always thinks)
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -59,7 +60,9 @@ class Chat {
   // One turn: streams the answer; returns false on a hard error.
   bool Turn(const std::string& user) {
     messages_.push_back({{"role", "user"}, {"content", user}});
-    auto p = chat::BuildChatPrompt(tmpl_, mct_, protocol_, tok_, messages_, nullptr, chat::ChatPromptOptions{});
+    chat::ChatPromptOptions po;
+    if (o_.think) po.template_vars = protocol_.TemplateVars(true, "", nullptr);
+    auto p = chat::BuildChatPrompt(tmpl_, mct_, protocol_, tok_, messages_, nullptr, po);
     if (!p.ok()) {
       messages_.erase(messages_.size() - 1);
       Fail(p.status());
@@ -67,8 +70,9 @@ class Chat {
     }
     GenRequest g;
     g.prompt = p->ids;
-    g.sampling.temperature = o_.temperature >= 0 ? o_.temperature : (reasoning_model_ ? 0.6f : 1.0f);
-    g.sampling.top_p = o_.top_p >= 0 ? o_.top_p : (reasoning_model_ ? 0.95f : 1.0f);
+    const bool reasoning = reasoning_model_ || p->in_think;  // R1 defaults when the answer starts by reasoning
+    g.sampling.temperature = o_.temperature >= 0 ? o_.temperature : (reasoning ? 0.6f : 1.0f);
+    g.sampling.top_p = o_.top_p >= 0 ? o_.top_p : (reasoning ? 0.95f : 1.0f);
     g.sampling.top_k = o_.top_k;
     g.sampling.min_p = o_.min_p;
     if (o_.seed >= 0) g.sampling.seed = static_cast<uint64_t>(o_.seed), g.sampling.has_seed = true;
@@ -206,6 +210,7 @@ QS_COMMAND(run, "run", "chat in the terminal (one answer when a prompt is given)
   app->add_option("--seed", o->seed, "random seed (reproducible answers)");
   app->add_option("--threads,-t", o->threads, "threads (default: all cores)");
   app->add_flag("--raw", o->raw, "print <think> tags inline instead of dimming the reasoning");
+  app->add_flag("--think", o->think, "switch thinking on where the chat template has a switch (DeepSeek-V3.1, V3.2)");
   return [o] { return Run(*o); };
 });
 

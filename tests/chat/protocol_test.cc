@@ -265,5 +265,48 @@ TEST(ToolCallSyntax, ForcedOpeningParses) {
   }
 }
 
+// The whole output path of a V3.2 answer with thinking on: reasoning until </think>, then the
+// content, then a DSML call streamed as a tool_calls delta; any split of the text gives the same.
+TEST(OutputPipelineProtocol, V32ThinkingContentAndDsmlCall) {
+  QS_REQUIRE_FIXTURES();
+  auto tok = Tokenizer::Load(test::FixturesDir() + "/tokenizer/deepseek-v3");
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+  const std::string text =
+      "The user wants weather.</think>\n\nChecking.\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"get_weather\">\n"
+      "<｜DSML｜parameter name=\"city\" string=\"true\">杭州</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>";
+  for (size_t k = 0; k <= text.size(); ++k) {
+    OutputOptions oo;
+    oo.protocol = ProtocolFor(ChatFamily::kDeepSeekV32);
+    oo.prompt_in_think = true;  // the V3.2 prompt ended with "<think>" (thinking on)
+    oo.parse_tools = true;
+    OutputPipeline pipe(**tok, oo);
+    OutputDelta all;
+    auto add = [&](OutputDelta d) {
+      all.reasoning += d.reasoning;
+      all.content += d.content;
+      for (auto& c : d.tool_calls) all.tool_calls.push_back(c);
+    };
+    add(pipe.PushText(text.substr(0, k)));
+    add(pipe.PushText(text.substr(k)));
+    std::vector<ToolCall> calls;
+    add(pipe.Finish(&calls));
+    EXPECT_EQ(all.reasoning, "The user wants weather.") << k;
+    EXPECT_EQ(all.content, "Checking.") << k;
+    ASSERT_EQ(all.tool_calls.size(), 1u) << k;  // handed out once, not again at Finish
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(all.tool_calls[0].name, "get_weather");
+    EXPECT_EQ(all.tool_calls[0].arguments, R"({"city":"杭州"})");
+  }
+  // Thinking off: nothing is reasoning.
+  OutputOptions oo;
+  oo.protocol = ProtocolFor(ChatFamily::kDeepSeekV32);
+  OutputPipeline pipe(**tok, oo);
+  OutputDelta d = pipe.PushText("Hello there");
+  std::vector<ToolCall> calls;
+  OutputDelta f = pipe.Finish(&calls);
+  EXPECT_EQ(d.reasoning + f.reasoning, "");
+  EXPECT_EQ(d.content + f.content, "Hello there");
+}
+
 }  // namespace
 }  // namespace qs::chat
