@@ -9,8 +9,8 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "chat/chat_template.h"
 #include "runtime/model_package.h"
-#include "tokenizer/chat_template.h"
 
 namespace qs::cli {
 namespace {

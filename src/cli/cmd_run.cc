@@ -12,10 +12,11 @@
 #include "base/timer.h"
 #include "cli/command.h"
 #include "cli/common.h"
+#include "chat/chat_prompt.h"
+#include "chat/chat_template.h"
+#include "chat/output.h"
+#include "chat/protocol.h"
 #include "runtime/engine.h"
-#include "server/chat_prompt.h"
-#include "server/output.h"
-#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qs::cli {
@@ -28,6 +29,7 @@ struct Opts {
   int top_k = 0, threads = 0;
   int64_t seed = -1;
   bool raw = false;
+  bool think = false;  // switch thinking on (V3.1 / V3.2 templates; R1 always thinks)
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -40,8 +42,10 @@ class Chat {
  public:
   Chat(const Opts& o, Engine* engine)
       : o_(o), engine_(engine), tok_(engine->tokenizer()), mct_(engine->chat_template_source()),
-        tmpl_(engine->chat_template()), eos_(server::EndOfTurnIds(tok_, engine->config().eos_token_id)),
-        reasoning_model_(server::IsReasoningTemplate(mct_.source)), tty_(isatty(1)) {
+        tmpl_(engine->chat_template()),
+        protocol_(chat::DetectChatProtocol(mct_, engine->config().architecture)),
+        eos_(chat::EndOfTurnIds(tok_, engine->config().eos_token_id, protocol_)),
+        reasoning_model_(protocol_.always_reasons), tty_(isatty(1)) {
     Clear();
   }
   void Clear() {
@@ -52,7 +56,9 @@ class Chat {
   // One turn: streams the answer; returns false on a hard error.
   bool Turn(const std::string& user) {
     messages_.push_back({{"role", "user"}, {"content", user}});
-    auto p = server::BuildChatPrompt(tmpl_, mct_, tok_, messages_, nullptr, "", false);
+    chat::ChatPromptOptions po;
+    if (o_.think) po.template_vars = protocol_.TemplateVars(true, "", nullptr);
+    auto p = chat::BuildChatPrompt(tmpl_, mct_, protocol_, tok_, messages_, nullptr, po);
     if (!p.ok()) {
       messages_.erase(messages_.size() - 1);
       Fail(p.status());
@@ -60,8 +66,9 @@ class Chat {
     }
     GenRequest g;
     g.prompt = p->ids;
-    g.sampling.temperature = o_.temperature >= 0 ? o_.temperature : (reasoning_model_ ? 0.6f : 1.0f);
-    g.sampling.top_p = o_.top_p >= 0 ? o_.top_p : (reasoning_model_ ? 0.95f : 1.0f);
+    const bool reasoning = reasoning_model_ || p->in_think;  // R1 defaults when the answer starts by reasoning
+    g.sampling.temperature = o_.temperature >= 0 ? o_.temperature : (reasoning ? 0.6f : 1.0f);
+    g.sampling.top_p = o_.top_p >= 0 ? o_.top_p : (reasoning ? 0.95f : 1.0f);
     g.sampling.top_k = o_.top_k;
     g.sampling.min_p = o_.min_p;
     if (o_.seed >= 0) g.sampling.seed = static_cast<uint64_t>(o_.seed), g.sampling.has_seed = true;
@@ -74,14 +81,15 @@ class Chat {
       return true;
     };
     if (g.max_tokens <= 0) return refuse();
-    server::OutputOptions oo;
+    chat::OutputOptions oo;
     oo.split_reasoning = !o_.raw;
     oo.prompt_in_think = p->in_think;
-    server::OutputPipeline pipe(tok_, oo);
+    oo.protocol = protocol_;
+    chat::OutputPipeline pipe(tok_, oo);
     std::string content;
     bool in_reasoning = false;
     // Reasoning goes dimmed to the terminal, or to stderr when stdout is not one.
-    auto show = [&](const server::OutputDelta& d) {
+    auto show = [&](const chat::OutputDelta& d) {
       if (!d.reasoning.empty()) {
         if (tty_) {
           if (!in_reasoning) std::fputs(kDim, stdout), in_reasoning = true;
@@ -110,7 +118,7 @@ class Chat {
     if (!done.ok()) return refuse();
     const std::string finish = done->finish_reason;
     if (!done->error.ok()) Fail(done->error);
-    std::vector<server::ToolCall> calls;
+    std::vector<chat::ToolCall> calls;
     show(pipe.Finish(&calls));
     if (in_reasoning) std::fputs(kReset, stdout);
     std::fputs("\n", stdout);
@@ -128,6 +136,7 @@ class Chat {
   const Tokenizer& tok_;
   const ModelChatTemplate& mct_;
   const ChatTemplate& tmpl_;
+  chat::ChatProtocol protocol_;  // before eos_: the end-of-turn tokens are the protocol's
   std::vector<int32_t> eos_;
   bool reasoning_model_, tty_;
   nlohmann::ordered_json messages_;
@@ -188,6 +197,7 @@ QS_COMMAND(run, "run", "chat in the terminal (one answer when a prompt is given)
   app->add_option("--seed", o->seed, "random seed (reproducible answers)");
   app->add_option("--threads,-t", o->threads, "threads (default: all cores)");
   app->add_flag("--raw", o->raw, "print <think> tags inline instead of dimming the reasoning");
+  app->add_flag("--think", o->think, "switch thinking on where the chat template has a switch (DeepSeek-V3.1, V3.2)");
   return [o] { return Run(*o); };
 });
 

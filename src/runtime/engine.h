@@ -14,7 +14,7 @@
 #include "base/status.h"
 #include "runtime/model_package.h"
 #include "runtime/scheduler.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 
 namespace qs {
 

@@ -12,7 +12,7 @@
 
 #include "base/status.h"
 #include "model/model.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qs {

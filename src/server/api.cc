@@ -1,5 +1,6 @@
 #include "server/api.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace qs::server {
@@ -238,6 +239,31 @@ std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r
     std::string v = rf->get<std::string>();
     if (v == "raw" || v == "none") r->raw_reasoning = true;
     else if (v != "deepseek" && v != "auto") return Invalid("'reasoning_format' must be deepseek or raw", "reasoning_format");
+  }
+  // Thinking: DeepSeek's "thinking" object, OpenAI's "reasoning_effort", and vLLM/SGLang's
+  // "chat_template_kwargs" (template variables as given, e.g. {"thinking": true}).
+  if (auto t = j.find("thinking"); t != j.end() && !t->is_null()) {
+    if (!t->is_object() || !t->contains("type") || !(*t)["type"].is_string())
+      return Bad("'thinking' must be {type: enabled | disabled}", "thinking");
+    std::string v = (*t)["type"].get<std::string>();
+    if (v != "enabled" && v != "disabled") return Invalid("'thinking.type' must be enabled or disabled", "thinking");
+    r->thinking = v == "enabled";
+  }
+  if (auto e = j.find("reasoning_effort"); e != j.end() && !e->is_null()) {
+    if (!e->is_string()) return Bad("'reasoning_effort' must be a string", "reasoning_effort");
+    r->reasoning_effort = e->get<std::string>();
+    static const char* kEfforts[] = {"none", "minimal", "low", "medium", "high", "max"};
+    if (std::find(std::begin(kEfforts), std::end(kEfforts), r->reasoning_effort) == std::end(kEfforts))
+      return Invalid("'reasoning_effort' must be none, minimal, low, medium, high or max", "reasoning_effort");
+    if (!r->thinking) r->thinking = r->reasoning_effort != "none";
+  }
+  r->template_kwargs = nullptr;
+  if (auto k = j.find("chat_template_kwargs"); k != j.end() && !k->is_null()) {
+    if (!k->is_object()) return Bad("'chat_template_kwargs' must be an object", "chat_template_kwargs");
+    for (const char* reserved : {"messages", "tools", "documents", "add_generation_prompt"})
+      if (k->contains(reserved))
+        return Invalid(std::string("'chat_template_kwargs' may not set '") + reserved + "'", "chat_template_kwargs");
+    r->template_kwargs = *k;
   }
   return std::nullopt;
 }

@@ -42,6 +42,11 @@ struct ChatRequest {
   bool prefix = false;               // last assistant message continues (chat prefix completion)
   std::string prefix_text;
   bool raw_reasoning = false;        // "reasoning_format": "raw"/"none": tags inline in content
+  // The thinking switch: "thinking": {"type": "enabled" | "disabled"}, else implied by
+  // "reasoning_effort" (any value but "none" enables it); nullopt: the template's default.
+  std::optional<bool> thinking;
+  std::string reasoning_effort;      // passed to the template as `reasoning_effort`; empty: unset
+  nlohmann::ordered_json template_kwargs;  // "chat_template_kwargs": extra template variables; null when none
   std::string model;
 };
 

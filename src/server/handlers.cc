@@ -3,15 +3,20 @@
 #include <ctime>
 #include <optional>
 
-#include "server/chat_prompt.h"
+#include "chat/chat_prompt.h"
 #include "server/connection.h"
-#include "server/output.h"
+#include "chat/output.h"
 #include "server/server_impl.h"
 
 namespace qs::server {
 
 using nlohmann::json;
 using ojson = nlohmann::ordered_json;
+using chat::BuildChatPrompt;
+using chat::OutputDelta;
+using chat::OutputOptions;
+using chat::OutputPipeline;
+using chat::ToolCall;
 
 namespace {
 
@@ -181,20 +186,18 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   chat_requests++;
   ChatRequest cr;
   if (auto e = ParseChatRequest(req.body, &cr)) return SendError(res, *e);
-  // The prompt: the model's template with the generation prompt, plus a prefix to continue and,
-  // for a forced tool call, the opening of the call (as if generated).
+  // The prompt: the model's template with the generation prompt and the request's template
+  // variables (thinking switch), plus a prefix to continue and, for a forced tool call, the
+  // opening of the call in the model's syntax (as if generated).
   const bool use_tools = !cr.tools.is_null() && cr.tool_choice != "none";
-  // V3 / R1 write "function<｜tool▁sep｜>NAME\n```json\nARGS\n```", V3.1 "NAME<｜tool▁sep｜>ARGS".
-  const bool v31_tools = mct.source.find("```json") == std::string::npos;
-  const std::string open_call = std::string(ToolCallParser::kCallsBegin) + std::string(ToolCallParser::kCallBegin);
-  const std::string sep(ToolCallParser::kSep);
   std::string forced;
-  if (use_tools && cr.forced_tool)
-    forced = v31_tools ? open_call + cr.tool_choice + sep : open_call + "function" + sep + cr.tool_choice + "\n```json\n";
-  else if (use_tools && cr.tool_choice == "required")
-    forced = v31_tools ? open_call : open_call + "function" + sep;
-  auto ids = BuildChatPrompt(*tmpl, mct, *tok, cr.messages, use_tools ? cr.tools : ojson(nullptr),
-                             cr.prefix_text + forced, /*close_think=*/cr.json_mode);
+  if (use_tools && cr.forced_tool) forced = protocol.ForcedToolOpening(cr.tool_choice);
+  else if (use_tools && cr.tool_choice == "required") forced = protocol.ForcedToolOpening("");
+  chat::ChatPromptOptions po;
+  po.template_vars = protocol.TemplateVars(cr.thinking, cr.reasoning_effort, cr.template_kwargs);
+  po.suffix = cr.prefix_text + forced;
+  po.close_think = cr.json_mode;
+  auto ids = BuildChatPrompt(*tmpl, mct, protocol, *tok, cr.messages, use_tools ? cr.tools : ojson(nullptr), po);
   if (!ids.ok()) {
     ApiError e;
     e.status = 422;
@@ -209,7 +212,9 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
 
   GenRequest g;
   g.prompt = std::move(ids->ids);
-  ApplySamplingDefaults(&cr.gen, reasoning_model);
+  // R1's sampling defaults for reasoning models and for answers that start by reasoning
+  // (thinking switched on), unless --reasoning off.
+  ApplySamplingDefaults(&cr.gen, reasoning_model || (in_think && opt.reasoning != "off"));
   g.sampling = cr.gen.sampling;
   g.max_tokens = cr.gen.max_tokens > 0 ? std::min(cr.gen.max_tokens, ctx - n_prompt) : ctx - n_prompt;
   g.stop_ids = eos_ids;
@@ -224,6 +229,7 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   oo.split_reasoning = !cr.raw_reasoning;
   oo.prompt_in_think = in_think;
   oo.parse_tools = use_tools;
+  oo.protocol = protocol;
   auto pipe = std::make_shared<OutputPipeline>(*tok, oo);
   const std::string id = NewId("chatcmpl-"), model_name = cr.model.empty() ? opt.model_id : cr.model;
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
@@ -284,17 +290,27 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
     };
     bool gone = false;
     json pending_lps = json::array();
+    size_t calls_sent = 0;
     auto emit = [&](const OutputDelta& d, bool force) {
       if (d.empty() && !force) return true;
-      json delta = json::object();
-      if (!d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
-      if (!d.content.empty() || force) delta["content"] = d.content;
-      json lp = nullptr;
-      if (want_logprobs && !pending_lps.empty()) {
-        lp = {{"content", pending_lps}};
-        pending_lps = json::array();
+      if (!d.reasoning.empty() || !d.content.empty() || force) {
+        json delta = json::object();
+        if (!d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
+        if (!d.content.empty() || force) delta["content"] = d.content;
+        json lp = nullptr;
+        if (want_logprobs && !pending_lps.empty()) {
+          lp = {{"content", pending_lps}};
+          pending_lps = json::array();
+        }
+        if (!Write(sink, chunk(delta, nullptr, lp))) gone = true;
       }
-      if (!Write(sink, chunk(delta, nullptr, lp))) gone = true;
+      // Each call as its markup closes, in one delta with its index, id, name and arguments (as
+      // OpenAI streams a call; clients join deltas by index).
+      if (!gone && !d.tool_calls.empty()) {
+        json calls = ToolCallsJson(d.tool_calls, true);
+        for (auto& c : calls) c["index"] = calls_sent++;
+        if (!Write(sink, chunk({{"tool_calls", calls}}, nullptr, nullptr))) gone = true;
+      }
       return !gone;
     };
     json first = {{"role", "assistant"}, {"content", ""}};
@@ -330,10 +346,7 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
     OutputDelta d = pipe->Finish(&calls);
     std::string finish = o.finish_reason;
     if (!d.empty() || (want_logprobs && !pending_lps.empty())) emit(d, /*force=*/!pending_lps.empty());
-    if (!calls.empty()) {
-      Write(sink, chunk({{"tool_calls", ToolCallsJson(calls, true)}}, nullptr, nullptr));
-      finish = "tool_calls";
-    }
+    if (!calls.empty()) finish = "tool_calls";
     Write(sink, chunk(json::object(), finish, nullptr));
     if (include_usage) {
       json u = base;

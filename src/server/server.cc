@@ -4,7 +4,8 @@
 #include <filesystem>
 
 #include "base/log.h"
-#include "server/chat_prompt.h"
+#include "chat/chat_prompt.h"
+#include "chat/protocol.h"
 #include "server/server_impl.h"
 #include "server/web_assets.h"
 
@@ -176,10 +177,11 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt, std::un
   impl->tmpl = &e.chat_template();
   impl->sched = &e.scheduler();
   impl->opt.parallel = e.scheduler_options().parallel;  // /health and /metrics report the engine's
-  impl->eos_ids = EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id);
+  impl->protocol = chat::DetectChatProtocol(impl->mct, impl->model->config().architecture);
+  impl->eos_ids = chat::EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id, impl->protocol);
   if (opt.reasoning == "on") impl->reasoning_model = true;
   else if (opt.reasoning == "off") impl->reasoning_model = false;
-  else impl->reasoning_model = IsReasoningTemplate(impl->mct.source);
+  else impl->reasoning_model = impl->protocol.always_reasons;
   // Enough HTTP threads for every slot and every queued request to hold a stream open.
   const int threads = std::max(16, opt.parallel + opt.max_queue + 8);
   impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
@@ -187,8 +189,8 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt, std::un
   impl->http.set_read_timeout(60, 0);
   impl->http.set_write_timeout(30, 0);
   impl->Routes();
-  QS_LOG_INFO("model %s: %s, chat template from %s%s", impl->opt.model_id.c_str(),
-          impl->model->config().architecture.c_str(), impl->mct.origin.c_str(),
+  QS_LOG_INFO("model %s: %s, chat template from %s, %s protocol%s", impl->opt.model_id.c_str(),
+          impl->model->config().architecture.c_str(), impl->mct.origin.c_str(), impl->protocol.name.c_str(),
           impl->reasoning_model ? " (reasoning model)" : "");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

@@ -17,7 +17,8 @@
 #include "runtime/scheduler.h"
 #include "server/api.h"
 #include "server/server.h"
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
+#include "chat/protocol.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qs::server {
@@ -29,6 +30,7 @@ struct Server::Impl {
   Tokenizer* tok = nullptr;
   ModelChatTemplate mct;
   const ChatTemplate* tmpl = nullptr;
+  chat::ChatProtocol protocol;  // chosen once from the template and architecture
   Scheduler* sched = nullptr;
   std::vector<int32_t> eos_ids;
   bool reasoning_model = false;

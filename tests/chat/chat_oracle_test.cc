@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "testutil.h"
-#include "tokenizer/chat_template.h"
-#include "tokenizer/jinja.h"
+#include "chat/chat_template.h"
+#include "jinja/jinja.h"
 
 namespace qs {
 namespace {

@@ -1,7 +1,7 @@
 // Chat templates: every render in shared/fixtures/chat-templates/cases.json (what transformers
 // produced), loading templates and special tokens from model directories and GGUF files, the
 // built-in fallback, and the `qiusuo chat-template` command.
-#include "tokenizer/chat_template.h"
+#include "chat/chat_template.h"
 
 #include <gtest/gtest.h>
 

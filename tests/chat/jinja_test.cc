@@ -1,7 +1,7 @@
 // The Jinja interpreter on its own: jinja2 semantics that chat templates depend on (expected
 // strings below were produced by Python jinja2 3.1 with transformers' settings), error positions,
 // and the limits that keep hostile templates from hanging or exhausting memory.
-#include "tokenizer/jinja.h"
+#include "jinja/jinja.h"
 
 #include <gtest/gtest.h>
 

@@ -124,5 +124,36 @@ TEST(Api, ErrorShape) {
   EXPECT_TRUE(f.ToJson()["error"]["param"].is_null());
 }
 
+// The thinking switch: DeepSeek's "thinking" object, "reasoning_effort", chat_template_kwargs.
+TEST(Api, ThinkingFields) {
+  const std::string msgs = R"("messages":[{"role":"user","content":"hi"}])";
+  ChatRequest r;
+  ASSERT_FALSE(ParseChatRequest("{" + msgs + "}", &r));
+  EXPECT_FALSE(r.thinking.has_value());
+  EXPECT_TRUE(r.template_kwargs.is_null());
+  ChatRequest on;
+  ASSERT_FALSE(ParseChatRequest("{" + msgs + R"(,"thinking":{"type":"enabled"}})", &on));
+  EXPECT_EQ(on.thinking, std::optional<bool>(true));
+  ChatRequest off;
+  ASSERT_FALSE(ParseChatRequest("{" + msgs + R"(,"thinking":{"type":"disabled"},"reasoning_effort":"high"})", &off));
+  EXPECT_EQ(off.thinking, std::optional<bool>(false));  // the explicit switch wins over the effort
+  EXPECT_EQ(off.reasoning_effort, "high");
+  ChatRequest effort;
+  ASSERT_FALSE(ParseChatRequest("{" + msgs + R"(,"reasoning_effort":"low"})", &effort));
+  EXPECT_EQ(effort.thinking, std::optional<bool>(true));
+  ChatRequest none;
+  ASSERT_FALSE(ParseChatRequest("{" + msgs + R"(,"reasoning_effort":"none"})", &none));
+  EXPECT_EQ(none.thinking, std::optional<bool>(false));
+  ChatRequest kw;
+  ASSERT_FALSE(ParseChatRequest("{" + msgs + R"(,"chat_template_kwargs":{"thinking":true,"x":[1]}})", &kw));
+  EXPECT_EQ(kw.template_kwargs.dump(), R"({"thinking":true,"x":[1]})");
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"thinking":true})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"thinking":{"type":"maybe"}})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"reasoning_effort":3})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"reasoning_effort":"extreme"})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"chat_template_kwargs":[1]})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"chat_template_kwargs":{"messages":[]}})"), 422);
+}
+
 }  // namespace
 }  // namespace qs::server

@@ -1,7 +1,7 @@
 // Chat prompts from a model's own chat template, byte-identical to Hugging Face transformers'
 // tokenizer.apply_chat_template(messages, tools=..., tokenize=False, add_generation_prompt=...).
 //
-// The template is Jinja (see tokenizer/jinja.h). It is rendered with the variables transformers
+// The template is Jinja (see jinja/jinja.h). It is rendered with the variables transformers
 // passes: messages, tools (None when absent), documents (None), add_generation_prompt, the
 // special tokens bos_token / eos_token (left undefined when the model has none), plus any extra
 // keys (e.g. {"thinking": true} for DeepSeek-V3.1+, "enable_thinking", "reasoning_effort").
@@ -15,7 +15,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "tokenizer/jinja.h"
+#include "jinja/jinja.h"
 
 namespace qs {
 

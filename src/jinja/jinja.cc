@@ -1,9 +1,9 @@
-#include "tokenizer/jinja.h"
+#include "jinja/jinja.h"
 
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/jinja_lexer.h"
-#include "tokenizer/jinja_parser.h"
+#include "jinja/jinja_lexer.h"
+#include "jinja/jinja_parser.h"
 
 namespace qs::jinja {
 

@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "tokenizer/jinja_interp.h"
-#include "tokenizer/jinja_parser.h"
-#include "tokenizer/jinja_unicode.h"
+#include "jinja/jinja_interp.h"
+#include "jinja/jinja_parser.h"
+#include "jinja/jinja_unicode.h"
 
 namespace qs::jinja {
 namespace {

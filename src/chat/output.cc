@@ -1,9 +1,11 @@
-#include "server/output.h"
+#include "chat/output.h"
 
-namespace qs::server {
+namespace qs::chat {
 
 OutputPipeline::OutputPipeline(const Tokenizer& tok, const OutputOptions& opt)
-    : opt_(opt), dec_(tok), stop_(opt.stop), split_(opt.prompt_in_think),
+    : opt_(opt), dec_(tok), stop_(opt.stop),
+      split_(opt.prompt_in_think, opt.protocol.think_open, opt.protocol.think_close),
+      tools_(opt.protocol.tools, opt.protocol.dsml_block),
       raw_prefix_pending_(!opt.split_reasoning && opt.prompt_in_think) {}
 
 OutputDelta OutputPipeline::Route(const std::string& text, bool final) {
@@ -11,7 +13,7 @@ OutputDelta OutputPipeline::Route(const std::string& text, bool final) {
   if (!opt_.split_reasoning) {
     d.content = text;
     if (raw_prefix_pending_) {  // raw mode: show the <think> the prompt opened
-      d.content = "<think>\n" + d.content;
+      d.content = opt_.protocol.think_open + "\n" + d.content;
       raw_prefix_pending_ = false;
     }
   } else {
@@ -24,7 +26,11 @@ OutputDelta OutputPipeline::Route(const std::string& text, bool final) {
     d.reasoning = std::move(s.reasoning);
     d.content = std::move(s.content);
   }
-  if (opt_.parse_tools) d.content = tools_.Push(d.content);
+  if (opt_.parse_tools) {
+    d.content = tools_.Push(d.content);
+    d.tool_calls = tools_.TakeCompleted();
+    calls_out_ += d.tool_calls.size();
+  }
   return d;
 }
 
@@ -44,8 +50,13 @@ OutputDelta OutputPipeline::Finish(std::vector<ToolCall>* calls) {
   rest += stop_.Flush();
   OutputDelta d = Route(rest, true);
   calls->clear();
-  if (opt_.parse_tools) d.content += tools_.Finish(calls);
+  if (opt_.parse_tools) {
+    d.content += tools_.Finish(calls);
+    // Calls cut off before their markup closed come out now, after those already handed out.
+    for (size_t i = calls_out_; i < calls->size(); ++i) d.tool_calls.push_back((*calls)[i]);
+    calls_out_ = calls->size();
+  }
   return d;
 }
 
-}  // namespace qs::server
+}  // namespace qs::chat

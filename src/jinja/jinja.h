@@ -17,8 +17,8 @@
 #include <unordered_map>
 
 #include "base/status.h"
-#include "tokenizer/jinja_interp.h"
-#include "tokenizer/jinja_value.h"
+#include "jinja/jinja_interp.h"
+#include "jinja/jinja_value.h"
 
 namespace qs::jinja {
 

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/jinja_interp.h"
-#include "tokenizer/jinja_unicode.h"
+#include "jinja/jinja_interp.h"
+#include "jinja/jinja_unicode.h"
 
 namespace qs::jinja {
 namespace {

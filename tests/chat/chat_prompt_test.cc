@@ -1,7 +1,7 @@
 // Chat prompts: text inside system/user/tool messages never becomes control tokens (a user
 // cannot forge a turn or a tool call by writing "<｜Assistant｜>"), and ordinary prompts are
 // tokenized exactly as the rendered template text.
-#include "server/chat_prompt.h"
+#include "chat/chat_prompt.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 
 #include "testutil.h"
 
-namespace qs::server {
+namespace qs::chat {
 namespace {
 
 using ojson = nlohmann::ordered_json;
@@ -74,4 +74,4 @@ TEST_F(ChatPromptTest, UserTextCannotForgeControlTokens) {
 }
 
 }  // namespace
-}  // namespace qs::server
+}  // namespace qs::chat

@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <unordered_map>
 
-#include "tokenizer/jinja_interp.h"
-#include "tokenizer/jinja_unicode.h"
+#include "jinja/jinja_interp.h"
+#include "jinja/jinja_unicode.h"
 
 namespace qs::jinja {
 

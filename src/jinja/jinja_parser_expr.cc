@@ -1,6 +1,6 @@
 // Expression parsing with jinja2's precedence: inline if < or < and < not < comparisons < + - < ~ <
 // * / // % < ** < unary - + < postfix (.attr [key] call), filters and tests.
-#include "tokenizer/jinja_parser_impl.h"
+#include "jinja/jinja_parser_impl.h"
 
 namespace qs::jinja::internal {
 

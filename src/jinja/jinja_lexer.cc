@@ -1,11 +1,11 @@
-#include "tokenizer/jinja_lexer.h"
+#include "jinja/jinja_lexer.h"
 
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 
-#include "tokenizer/jinja_unicode.h"
-#include "tokenizer/jinja_value.h"
+#include "jinja/jinja_unicode.h"
+#include "jinja/jinja_value.h"
 
 namespace qs::jinja {
 

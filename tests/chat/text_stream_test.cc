@@ -1,9 +1,9 @@
 // Text-level parsers on crafted streams (the model's output arrives in arbitrary pieces).
-#include "server/text_stream.h"
+#include "chat/text_stream.h"
 
 #include <gtest/gtest.h>
 
-namespace qs::server {
+namespace qs::chat {
 namespace {
 
 // Feeds `pieces` one by one; returns the concatenated outputs.
@@ -117,4 +117,4 @@ TEST(ToolCalls, PlainContentPassesThrough) {
 }
 
 }  // namespace
-}  // namespace qs::server
+}  // namespace qs::chat

@@ -2,7 +2,7 @@
 // statements, same errors for what jinja2 rejects at compile time).
 #pragma once
 
-#include "tokenizer/jinja_ast.h"
+#include "jinja/jinja_ast.h"
 
 namespace qs::jinja {
 

@@ -1,11 +1,11 @@
-#include "server/chat_prompt.h"
+#include "chat/chat_prompt.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <string_view>
 
-namespace qs::server {
+namespace qs::chat {
 
 namespace {
 
@@ -23,16 +23,21 @@ bool HasControlTokens(const Tokenizer& tok, const std::string& text) {
   return a.ok() && b.ok() && *a != *b;
 }
 
-bool InThink(const std::string& text) {
-  size_t open = text.rfind("<think>"), close = text.rfind("</think>");
-  return open != std::string::npos && (close == std::string::npos || close < open);
-}
-
 }  // namespace
 
 Result<ChatPrompt> BuildChatPrompt(const ChatTemplate& tmpl, const ModelChatTemplate& mct, const Tokenizer& tok,
                                    const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
                                    const std::string& suffix, bool close_think) {
+  ChatPromptOptions o;
+  o.suffix = suffix;
+  o.close_think = close_think;
+  return BuildChatPrompt(tmpl, mct, DetectChatProtocol(mct), tok, messages, tools, o);
+}
+
+Result<ChatPrompt> BuildChatPrompt(const ChatTemplate& tmpl, const ModelChatTemplate& mct, const ChatProtocol& protocol,
+                                   const Tokenizer& tok, const nlohmann::ordered_json& messages,
+                                   const nlohmann::ordered_json& tools, const ChatPromptOptions& opt) {
+  const std::string& suffix = opt.suffix;
   // The template writes the special tokens (BOS, role markers) as text, so the rendered prompt is
   // tokenized with parse_special. Text a user wrote must not become control tokens that way (a
   // user message containing "<｜Assistant｜>" would forge a turn): system, user and tool contents
@@ -53,17 +58,18 @@ Result<ChatPrompt> BuildChatPrompt(const ChatTemplate& tmpl, const ModelChatTemp
   ro.add_generation_prompt = true;
   ro.bos_token = mct.bos_token;
   ro.eos_token = mct.eos_token;
+  ro.extra_context = opt.template_vars;
   auto rendered = tmpl.Render(msgs, tools, ro);
   if (!rendered.ok()) return rendered.status().With("chat template " + mct.origin);
   std::string text = std::move(*rendered);  // with placeholders: <think> here is the template's
   ChatPrompt p;
-  p.in_think = InThink(text);
-  if (p.in_think && close_think) {
-    text += "\n</think>\n\n";
+  p.in_think = protocol.EndsInThink(text);
+  if (p.in_think && opt.close_think) {
+    text += "\n" + protocol.think_close + "\n\n";
     p.in_think = false;
   }
   text += suffix;
-  if (!suffix.empty()) p.in_think = InThink(text);  // a continued prefix may open or close it
+  if (!suffix.empty()) p.in_think = protocol.EndsInThink(text);  // a continued prefix may open or close it
   if (literal.empty()) {  // the common case: one piece
     p.text = std::move(text);
     QS_ASSIGN_OR_RETURN(p.ids, tok.Encode(p.text, /*parse_special=*/true, /*add_bos=*/false));
@@ -89,20 +95,15 @@ Result<ChatPrompt> BuildChatPrompt(const ChatTemplate& tmpl, const ModelChatTemp
   return p;
 }
 
-std::vector<int32_t> EndOfTurnIds(const Tokenizer& tok, int64_t config_eos) {
+std::vector<int32_t> EndOfTurnIds(const Tokenizer& tok, int64_t config_eos, const ChatProtocol& protocol) {
   std::vector<int32_t> ids;
   auto add = [&](int64_t id) {
     if (id >= 0 && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(static_cast<int32_t>(id));
   };
   add(config_eos);
   add(tok.eos_id());
-  for (const char* t : {"<｜end▁of▁sentence｜>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>"}) add(tok.TokenId(t));
+  for (const std::string& t : protocol.end_of_turn) add(tok.TokenId(t));
   return ids;
 }
 
-bool IsReasoningTemplate(const std::string& source) {
-  // Written as a Jinja string literal ("<think>\\n") or a raw newline.
-  return source.find("<think>\\n") != std::string::npos || source.find("<think>\n") != std::string::npos;
-}
-
-}  // namespace qs::server
+}  // namespace qs::chat

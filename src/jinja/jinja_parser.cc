@@ -1,6 +1,6 @@
-#include "tokenizer/jinja_parser.h"
+#include "jinja/jinja_parser.h"
 
-#include "tokenizer/jinja_parser_impl.h"
+#include "jinja/jinja_parser_impl.h"
 
 namespace qs::jinja {
 namespace internal {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tokenizer/jinja_parser.h"
+#include "jinja/jinja_parser.h"
 
 namespace qs::jinja::internal {
 

@@ -1,4 +1,4 @@
-#include "tokenizer/jinja_interp.h"
+#include "jinja/jinja_interp.h"
 
 #include <algorithm>
 #include <utility>

@@ -1,27 +1,32 @@
 // Turns a request's generated tokens into the API's text fields: detokenize (holding back split
 // UTF-8), cut at stop strings, split reasoning from the answer, lift tool calls out of the
-// content. Shared by the HTTP server and the terminal chat.
+// content, all as the model's chat protocol writes them. Shared by the HTTP server and the
+// terminal chat.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "server/text_stream.h"
+#include "chat/protocol.h"
+#include "chat/text_stream.h"
+#include "chat/tool_calls.h"
 #include "tokenizer/tokenizer.h"
 
-namespace qs::server {
+namespace qs::chat {
 
 struct OutputOptions {
   std::vector<std::string> stop;
   bool split_reasoning = true;  // false: the raw text with <think> tags inline
-  bool prompt_in_think = false;  // the prompt ended inside <think> (R1 templates)
+  bool prompt_in_think = false;  // the prompt ended inside <think> (R1, or thinking switched on)
   bool parse_tools = false;
+  ChatProtocol protocol = ProtocolFor(ChatFamily::kDeepSeekV3);  // markers and tool-call syntax
 };
 
 struct OutputDelta {
   std::string reasoning, content;
-  bool empty() const { return reasoning.empty() && content.empty(); }
+  std::vector<ToolCall> tool_calls;  // calls whose markup closed in this step (streamed as deltas)
+  bool empty() const { return reasoning.empty() && content.empty() && tool_calls.empty(); }
 };
 
 class OutputPipeline {
@@ -31,7 +36,7 @@ class OutputPipeline {
   OutputDelta Push(int32_t token);
   // Text the server forced into the prompt as if generated (a forced tool-call opening).
   OutputDelta PushText(const std::string& text);
-  // End of generation: held-back text, and the tool calls if any.
+  // End of generation: held-back text and the calls not yet handed out; `calls`: all tool calls.
   OutputDelta Finish(std::vector<ToolCall>* calls);
   bool stopped() const { return stop_.stopped(); }  // a stop string was seen
   int64_t reasoning_tokens() const { return reasoning_tokens_; }
@@ -43,8 +48,9 @@ class OutputPipeline {
   StopMatcher stop_;
   ReasoningSplitter split_;
   ToolCallParser tools_;
+  size_t calls_out_ = 0;  // tool calls handed out in deltas so far
   int64_t reasoning_tokens_ = 0;
   bool raw_prefix_pending_;
 };
 
-}  // namespace qs::server
+}  // namespace qs::chat

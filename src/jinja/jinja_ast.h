@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "tokenizer/jinja_lexer.h"
-#include "tokenizer/jinja_value.h"
+#include "jinja/jinja_lexer.h"
+#include "jinja/jinja_value.h"
 
 namespace qs::jinja {
 

@@ -1,4 +1,4 @@
-#include "tokenizer/jinja_value.h"
+#include "jinja/jinja_value.h"
 
 #include <algorithm>
 #include <charconv>
@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/jinja_unicode.h"
+#include "jinja/jinja_unicode.h"
 
 namespace qs::jinja {
 
