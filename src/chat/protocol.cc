@@ -43,7 +43,7 @@ ChatProtocol ProtocolFor(ChatFamily family) {
   return p;
 }
 
-ChatProtocol DetectChatProtocol(const ModelChatTemplate& mct, const std::string& architecture) {
+ChatProtocol DetectChatProtocol(const ModelChatTemplate& mct, const std::string& model_family) {
   const std::string& s = mct.source;
   // DSML markup: V3.2 ("function_calls"); V4 writes the same invokes inside "tool_calls".
   if (Has(s, "DSML")) {
@@ -56,8 +56,8 @@ ChatProtocol DetectChatProtocol(const ModelChatTemplate& mct, const std::string&
   if (Has(s, "<｜tool▁sep｜>")) {
     if (!Has(s, "```json")) return ProtocolFor(ChatFamily::kDeepSeekV31);  // V3.1: NAME<sep>ARGS
     if (!opens_think) return ProtocolFor(ChatFamily::kDeepSeekV3);
-    const bool dense = architecture.find("Qwen") != std::string::npos || architecture.find("Llama") != std::string::npos;
-    return ProtocolFor(dense ? ChatFamily::kR1Distill : ChatFamily::kDeepSeekR1);
+    // The distills share R1's template; their architecture spec says which they are.
+    return ProtocolFor(model_family == "deepseek-r1-distill" ? ChatFamily::kR1Distill : ChatFamily::kDeepSeekR1);
   }
   ChatProtocol p = ProtocolFor(ChatFamily::kGeneric);
   p.always_reasons = opens_think;  // a reasoning template without DeepSeek tool markup

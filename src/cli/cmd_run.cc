@@ -43,7 +43,7 @@ class Chat {
   Chat(const Opts& o, Engine* engine)
       : o_(o), engine_(engine), tok_(engine->tokenizer()), mct_(engine->chat_template_source()),
         tmpl_(engine->chat_template()),
-        protocol_(chat::DetectChatProtocol(mct_, engine->config().architecture)),
+        protocol_(chat::DetectChatProtocol(mct_, engine->model().Info().chat_family)),
         eos_(chat::EndOfTurnIds(tok_, engine->config().eos_token_id, protocol_)),
         reasoning_model_(protocol_.always_reasons), tty_(isatty(1)) {
     Clear();

@@ -177,7 +177,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt, std::un
   impl->tmpl = &e.chat_template();
   impl->sched = &e.scheduler();
   impl->opt.parallel = e.scheduler_options().parallel;  // /health and /metrics report the engine's
-  impl->protocol = chat::DetectChatProtocol(impl->mct, impl->model->config().architecture);
+  impl->protocol = chat::DetectChatProtocol(impl->mct, impl->model->Info().chat_family);
   impl->eos_ids = chat::EndOfTurnIds(*impl->tok, impl->model->config().eos_token_id, impl->protocol);
   if (opt.reasoning == "on") impl->reasoning_model = true;
   else if (opt.reasoning == "off") impl->reasoning_model = false;

@@ -32,17 +32,17 @@ TEST(ChatProtocol, DetectsEachReleasedTemplate) {
   QS_REQUIRE_FIXTURES();
   struct Case {
     const char* file;
-    const char* arch;
+    const char* arch;  // the architecture spec's chat family
     ChatFamily family;
   } cases[] = {
-      {"deepseek-v3.jinja", "DeepseekV3ForCausalLM", ChatFamily::kDeepSeekV3},
-      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "Qwen2ForCausalLM", ChatFamily::kR1Distill},
-      {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", "LlamaForCausalLM", ChatFamily::kR1Distill},
-      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "DeepseekV3ForCausalLM", ChatFamily::kDeepSeekR1},
-      {"llama-cpp-deepseek-r1.jinja", "DeepseekV3ForCausalLM", ChatFamily::kDeepSeekR1},
-      {"deepseek-ai-DeepSeek-V3.1.jinja", "DeepseekV3ForCausalLM", ChatFamily::kDeepSeekV31},
-      {"deepseek-ai-DeepSeek-V3.2.jinja", "DeepseekV32ForCausalLM", ChatFamily::kDeepSeekV32},
-      {"Qwen-Qwen2.5-7B-Instruct.jinja", "Qwen2ForCausalLM", ChatFamily::kGeneric},
+      {"deepseek-v3.jinja", "deepseek-v3", ChatFamily::kDeepSeekV3},
+      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "deepseek-r1-distill", ChatFamily::kR1Distill},
+      {"deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", "deepseek-r1-distill", ChatFamily::kR1Distill},
+      {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "deepseek-v3", ChatFamily::kDeepSeekR1},
+      {"llama-cpp-deepseek-r1.jinja", "deepseek-v3", ChatFamily::kDeepSeekR1},
+      {"deepseek-ai-DeepSeek-V3.1.jinja", "deepseek-v3", ChatFamily::kDeepSeekV31},
+      {"deepseek-ai-DeepSeek-V3.2.jinja", "deepseek-v3.2", ChatFamily::kDeepSeekV32},
+      {"Qwen-Qwen2.5-7B-Instruct.jinja", "deepseek-r1-distill", ChatFamily::kGeneric},
   };
   for (const auto& c : cases) {
     ChatProtocol p = DetectChatProtocol(Mct(c.file), c.arch);

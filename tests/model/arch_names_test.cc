@@ -1,7 +1,8 @@
 // Shared code never names an architecture: every family's names (Hugging Face class, model_type,
 // llama.cpp architecture) live in its spec under src/model/arch/. This test reads every source
 // file outside that folder and fails on any of those names written as a string literal, and on
-// any "...ForCausalLM" literal at all (an unregistered family tested by name is the same smell).
+// any "...ForCausalLM" literal at all (an unregistered family tested by name is the same smell),
+// and on literals that are the leading part of a class name ("Qwen", "Llama", "Deepseek").
 //
 // Not scanned: the tokenizer's pre-tokenizer tables, whose keys are llama.cpp's
 // `tokenizer.ggml.pre` values ("qwen2", "llama3", "deepseek-v3", ...) — a tokenizer vocabulary
@@ -69,6 +70,12 @@ TEST(ArchNames, SharedCodeNeverNamesAnArchitecture) {
     ++files;
     for (const auto& n : names)
       if (code.find("\"" + n + "\"") != std::string::npos) hits.push_back(rel + ": \"" + n + "\"");
+    // Fragments of a class name ("Qwen", "Llama", "Deepseek") are the same test by substring.
+    for (const qs::ArchSpec* s : qs::AllArchitectures())
+      for (const auto& n : s->hf_architectures)
+        for (size_t len = 4; len < n.size(); ++len)
+          if (code.find("\"" + n.substr(0, len) + "\"") != std::string::npos)
+            hits.push_back(rel + ": \"" + n.substr(0, len) + "\" (part of " + n + ")");
     if (std::regex_search(code, causal_lm)) hits.push_back(rel + ": a \"...ForCausalLM\" literal");
   }
   EXPECT_GT(files, 50);
