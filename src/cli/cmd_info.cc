@@ -8,7 +8,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "io/gguf.h"
-#include "model/gguf_validate.h"
+#include "convert/gguf_validate.h"
 #include "model/model.h"
 #include "runtime/model_package.h"
 
@@ -30,7 +30,7 @@ std::string Human(uint64_t n) {
   return b;
 }
 
-// GGUF files first go through the project's validator (model/gguf_validate.h): every problem is
+// GGUF files first go through the project's validator (convert/gguf_validate.h): every problem is
 // listed at once, not just the first one the loader trips on. The file is opened once.
 int Run(const Opts& o) {
   auto format = ResolveModelPath(o.model);

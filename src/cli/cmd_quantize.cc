@@ -1,12 +1,12 @@
 // qiusuo quantize: a Hugging Face checkpoint (BF16 / F32 / FP8 as released) or a GGUF file ->
-// a llama.cpp GGUF of the chosen type, streamed tensor by tensor (model/gguf_quantize.h).
+// a llama.cpp GGUF of the chosen type, streamed tensor by tensor (convert/gguf_quantize.h).
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
 #include "cli/command.h"
 #include "cli/common.h"
-#include "model/gguf_export.h"
-#include "model/gguf_quantize.h"
+#include "convert/gguf_export.h"
+#include "convert/gguf_quantize.h"
 #include "tokenizer/tokenizer_gguf_export.h"
 
 namespace qs::cli {

@@ -15,8 +15,8 @@
 
 #include "base/thread_pool.h"
 #include "io/checkpoint.h"
-#include "model/gguf_quantize.h"
-#include "model/synth.h"
+#include "convert/gguf_quantize.h"
+#include "convert/synth.h"
 #include "model/model.h"
 #include "runtime/generator.h"
 #include "testutil.h"

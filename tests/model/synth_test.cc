@@ -6,7 +6,7 @@
 
 #include "base/thread_pool.h"
 #include "model/model.h"
-#include "model/synth.h"
+#include "convert/synth.h"
 #include "model/weight_source.h"
 #include "testutil.h"
 

@@ -10,8 +10,8 @@
 
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
-#include "model/gguf_quantize.h"
-#include "model/gguf_validate.h"
+#include "convert/gguf_quantize.h"
+#include "convert/gguf_validate.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_gguf_export.h"
 #include "testutil.h"

@@ -13,8 +13,8 @@
 #include "io/gguf.h"
 #include "model/config.h"
 #include "model/gguf_config.h"
-#include "model/gguf_quantize.h"
-#include "model/gguf_validate.h"
+#include "convert/gguf_quantize.h"
+#include "convert/gguf_validate.h"
 #include "testutil.h"
 
 namespace qs {

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "base/thread_pool.h"
-#include "model/synth.h"
+#include "convert/synth.h"
 #include "runtime/generator.h"
 #include "testutil.h"
 

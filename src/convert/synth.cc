@@ -1,4 +1,4 @@
-#include "model/synth.h"
+#include "convert/synth.h"
 
 #include <cmath>
 #include <cstdio>
@@ -11,7 +11,7 @@
 #include "base/log.h"
 #include "io/mapped_file.h"
 #include "model/gguf_names.h"
-#include "model/gguf_quantize.h"
+#include "convert/gguf_quantize.h"
 #include "model/transformer.h"
 #include "quant/fp16.h"
 

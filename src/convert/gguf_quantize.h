@@ -9,7 +9,7 @@
 
 #include "base/status.h"
 #include "model/config.h"
-#include "model/gguf_export.h"
+#include "convert/gguf_export.h"
 
 namespace qs {
 

@@ -1,4 +1,4 @@
-#include "model/gguf_quantize.h"
+#include "convert/gguf_quantize.h"
 
 #include <atomic>
 #include <cstdio>

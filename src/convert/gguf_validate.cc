@@ -1,10 +1,10 @@
-#include "model/gguf_validate.h"
+#include "convert/gguf_validate.h"
 
 #include <algorithm>
 #include <set>
 
 #include "model/gguf_config.h"
-#include "model/gguf_export.h"
+#include "convert/gguf_export.h"
 
 namespace qs {
 

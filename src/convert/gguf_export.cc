@@ -1,4 +1,4 @@
-#include "model/gguf_export.h"
+#include "convert/gguf_export.h"
 
 #include <cmath>
 #include <cstdio>
@@ -8,7 +8,7 @@
 #include "io/gguf_writer.h"
 #include "model/arch/arch.h"
 #include "model/gguf_names.h"
-#include "model/synth.h"
+#include "model/transformer.h"
 
 namespace qs {
 
@@ -157,7 +157,7 @@ Result<std::vector<GgufPlanEntry>> PlanGgufTensors(const ModelConfig& c, const G
   if (arch.empty())
     return Unsupported("no llama.cpp architecture for '" + c.architecture + "' (model_type '" + c.model_type +
                        "'); supported: " + SupportedArchitectures());
-  QS_ASSIGN_OR_RETURN(auto specs, CheckpointTensorSpecs(c));
+  QS_ASSIGN_OR_RETURN(auto specs, DeclareCheckpointTensors(c));
   std::vector<GgufPlanEntry> plan;
   if (c.rope.scaling == RopeScaling::kLlama3 || !c.rope.freq_divisors.empty()) {
     GgufPlanEntry e;
@@ -167,7 +167,7 @@ Result<std::vector<GgufPlanEntry>> PlanGgufTensors(const ModelConfig& c, const G
     e.ne = {rd / 2};
     plan.push_back(e);
   }
-  for (const TensorSpec& s : specs) {
+  for (const TensorDecl& s : specs) {
     int hf_layer = -1;
     if (std::sscanf(s.name.c_str(), "model.layers.%d.", &hf_layer) == 1 && hf_layer >= c.num_hidden_layers)
       continue;  // MTP modules (V3 model.layers.61): llama.cpp does not load them
