@@ -72,6 +72,12 @@ int Run(const Opts& o) {
       j["qk_rope_head_dim"] = c.qk_rope_head_dim;
       j["v_head_dim"] = c.v_head_dim;
     }
+    if (c.index_topk > 0) {  // DeepSeek Sparse Attention (V3.2)
+      j["index_n_heads"] = c.index_n_heads;
+      j["index_head_dim"] = c.index_head_dim;
+      j["index_topk"] = c.index_topk;
+    }
+    j["chat_family"] = info.chat_family;
     if (c.n_routed_experts > 0) {
       j["n_routed_experts"] = c.n_routed_experts;
       j["n_shared_experts"] = c.n_shared_experts;
@@ -104,6 +110,9 @@ int Run(const Opts& o) {
     std::printf("attention         MLA: q_lora %lld, kv_lora %lld, nope %lld, rope %lld, v %lld\n",
                 (long long)c.q_lora_rank, (long long)c.kv_lora_rank, (long long)c.qk_nope_head_dim,
                 (long long)c.qk_rope_head_dim, (long long)c.v_head_dim);
+  if (c.index_topk > 0)
+    std::printf("sparse attention  lightning indexer: %lld heads x %lld, top-%lld keys per query\n",
+                (long long)c.index_n_heads, (long long)c.index_head_dim, (long long)c.index_topk);
   if (c.n_routed_experts > 0)
     std::printf("experts           %lld routed (top-%lld, %s, %s, groups %lld/%lld, scale %.3g) + %lld shared; "
                 "first %lld layers dense\n",
@@ -122,7 +131,9 @@ int Run(const Opts& o) {
   std::printf("\nweights           %s (%s, memory-mapped)\n", FormatBytes(static_cast<double>(info.weight_bytes)).c_str(),
               info.format.c_str());
   std::printf("KV cache          %s per token (%s)\n", FormatBytes(static_cast<double>(info.kv_bytes_per_token)).c_str(),
-              c.is_mla() ? "latent: kv_lora_rank + qk_rope_head_dim floats per layer" : "per-head K and V");
+              !c.is_mla()          ? "per-head K and V, fp32"
+              : c.index_topk > 0 ? "fp32 latent (kv_lora_rank + qk_rope_head_dim) + indexer key (1 + index_head_dim) per layer"
+                                 : "fp32 latent: kv_lora_rank + qk_rope_head_dim floats per layer");
   std::printf("memory needed     %s at %lld tokens of context\n", FormatBytes(static_cast<double>(need)).c_str(),
               (long long)o.ctx);
   return 0;
