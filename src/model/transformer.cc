@@ -93,14 +93,17 @@ class TransformerModel final : public Model {
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) layers_.push_back(MakeLayer(c, spec, l));
   }
 
-  // The one walk: embedding, each layer's norms and blocks, final norm, head, loaded MTP modules.
-  void VisitTensors(TensorVisitor& v, bool head) {
+  // The one walk: embedding, each layer's norms and blocks, final norm, head; then the loaded
+  // MTP modules (alone when mtp_only).
+  void VisitTensors(TensorVisitor& v, bool head, bool mtp = true, bool mtp_only = false) {
     const auto& c = cfg_;
-    v.Matrix("model.embed_tokens.weight", &embed_, c.vocab_size, c.hidden_size, TensorRole::kEmbed);
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) VisitLayer(c, l, layers_[l], v);
-    v.Vector("model.norm.weight", &final_norm_, c.hidden_size, TensorRole::kNorm);
-    if (head) v.Matrix("lm_head.weight", &lm_head_, c.vocab_size, c.hidden_size, TensorRole::kHead);
-    for (size_t j = 0; j < mtp_.size(); ++j) {
+    if (!mtp_only) {
+      v.Matrix("model.embed_tokens.weight", &embed_, c.vocab_size, c.hidden_size, TensorRole::kEmbed);
+      for (int64_t l = 0; l < c.num_hidden_layers; ++l) VisitLayer(c, l, layers_[l], v);
+      v.Vector("model.norm.weight", &final_norm_, c.hidden_size, TensorRole::kNorm);
+      if (head) v.Matrix("lm_head.weight", &lm_head_, c.vocab_size, c.hidden_size, TensorRole::kHead);
+    }
+    for (size_t j = 0; mtp && j < mtp_.size(); ++j) {
       const int64_t l = c.num_hidden_layers + static_cast<int64_t>(j);
       VisitMtpHead(c, l, &mtp_[j], v);
       VisitLayer(c, l, mtp_[j].layer, v);
@@ -215,11 +218,26 @@ class TransformerModel final : public Model {
     if (lanes == 0) return Status::Ok();
     std::vector<WeightMatrix*> ws;
     MatrixCollector collect(&ws);
-    VisitTensors(collect, /*head=*/lm_head_.data != embed_.data);
+    // The MTP module is packed on its first use (PrepareMtp): a model that never drafts does not
+    // pay for a second copy of its weights (V3's layer 61 alone is ~11 GiB).
+    VisitTensors(collect, /*head=*/lm_head_.data != embed_.data, /*mtp=*/false);
     packed_ = PackedWeights::Pack(ws, lanes, /*drop_source=*/true, pool);
     if (packed_->matrices() > 0)
       QS_LOG_INFO("repacked %lld matrices (%.1f MiB) into %d-row groups", static_cast<long long>(packed_->matrices()),
                   static_cast<double>(packed_->bytes()) / (1 << 20), lanes);
+    return Status::Ok();
+  }
+
+  Status PrepareMtp(ThreadPool* pool) {
+    QS_RETURN_IF_ERROR(Prepare(pool));
+    if (mtp_prepared_) return Status::Ok();
+    mtp_prepared_ = true;
+    const int lanes = PackLanesForActiveIsa();
+    if (lanes == 0) return Status::Ok();
+    std::vector<WeightMatrix*> ws;
+    MatrixCollector collect(&ws);
+    VisitTensors(collect, /*head=*/false, /*mtp=*/true, /*mtp_only=*/true);
+    packed_mtp_ = PackedWeights::Pack(ws, lanes, /*drop_source=*/true, pool);
     return Status::Ok();
   }
 
@@ -240,8 +258,8 @@ class TransformerModel final : public Model {
   std::vector<std::string> mtp_tensors_;
   std::vector<MtpModule> mtp_;
   CacheLayout mtp_cache_;
-  bool prepared_ = false;
-  std::unique_ptr<PackedWeights> packed_;
+  bool prepared_ = false, mtp_prepared_ = false;
+  std::unique_ptr<PackedWeights> packed_, packed_mtp_;
   Workspace ws_;
   std::vector<AttnSegment> segs_;
   BatchRows rows_;
@@ -359,7 +377,7 @@ Status TransformerModel::ForwardMtp(const float* hidden, const int32_t* next_tok
   if (!cache || cache->n_layers() != static_cast<int64_t>(mtp_.size()) || cache->k_width() != mtp_cache_.k_width)
     return InvalidArgument("ForwardMtp needs a cache from NewMtpCache");
   QS_RETURN_IF_ERROR(CheckTokens(next_tokens, T));
-  QS_RETURN_IF_ERROR(Prepare(pool));
+  QS_RETURN_IF_ERROR(PrepareMtp(pool));
   const auto& c = cfg_;
   const int64_t D = c.hidden_size;
   MtpModule& m = mtp_[0];

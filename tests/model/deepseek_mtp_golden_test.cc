@@ -241,6 +241,38 @@ TEST_P(DeepSeekMtpGolden, InfoReportsTheModule) {
   EXPECT_GT(info.n_params_mtp, 0u);
 }
 
+// V3.2's MTP layer is a sparse-attention layer (its indexer comes from the same make_layer). No
+// golden records it; check that it loads, selects keys once the rows outnumber index_topk, and
+// that prefill and row-by-row decoding agree (the indexer's aux rows live in the MTP cache).
+TEST(DeepSeekMtpV32, SparseMtpLayerLoadsAndIsCausal) {
+  QS_REQUIRE_FIXTURES();
+  for (const char* v : {"v32-tiny", "v32-fp8-tiny"}) {
+    auto m = LoadModel(FixturesDir() + "/deepseek-v32-golden/" + v + "/checkpoint");
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    Model& model = **m;
+    ASSERT_EQ(model.mtp_modules(), 1) << v;
+    const int64_t V = model.config().vocab_size, D = model.config().hidden_size, T = 3 * model.config().index_topk;
+    ASSERT_GT(T, 2);
+    std::vector<int32_t> tokens(static_cast<size_t>(T));
+    for (int64_t i = 0; i < T; ++i) tokens[i] = static_cast<int32_t>((i * 7919 + 13) % V);
+    ThreadPool pool(2);
+    auto cache = model.NewCache(T);
+    ForwardTrace tr;
+    tr.record_final_hidden = true;
+    ASSERT_TRUE(model.Forward(tokens.data(), T, cache.get(), nullptr, &pool, &tr).ok());
+    std::vector<float> all(static_cast<size_t>((T - 1) * V)), one(all.size());
+    auto mc = model.NewMtpCache(T);
+    ForwardTrace mt;
+    ASSERT_TRUE(model.ForwardMtp(tr.final_hidden.data(), &tokens[1], T - 1, mc.get(), all.data(), &pool, &mt).ok());
+    EXPECT_FALSE(mt.selected.empty()) << v << ": the MTP layer's indexer picked no keys";
+    auto mc1 = model.NewMtpCache(T);
+    for (int64_t i = 0; i + 1 < T; ++i)
+      ASSERT_TRUE(model.ForwardMtp(&tr.final_hidden[i * D], &tokens[i + 1], 1, mc1.get(), &one[i * V], &pool).ok());
+    EXPECT_LE(MaxAbsDiff(all, one), kTol) << v;
+    for (float x : all) ASSERT_TRUE(std::isfinite(x)) << v;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Variants, DeepSeekMtpGolden, ::testing::Values("v3-mtp-tiny", "v3-mtp-fp8-tiny"));
 
 }  // namespace
