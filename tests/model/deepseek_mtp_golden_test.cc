@@ -273,6 +273,19 @@ TEST(DeepSeekMtpV32, SparseMtpLayerLoadsAndIsCausal) {
   }
 }
 
+// A checkpoint without an MTP module (V2) still loads and says so; drafting is refused.
+TEST(DeepSeekMtpAbsent, NoModuleNoDrafts) {
+  QS_REQUIRE_FIXTURES();
+  auto m = LoadModel(FixturesDir() + "/deepseek-golden/v2-tiny/checkpoint");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ((*m)->mtp_modules(), 0);
+  EXPECT_EQ((*m)->NewMtpCache(8), nullptr);
+  EXPECT_EQ((*m)->Info().mtp_loaded, 0);
+  std::vector<float> h(static_cast<size_t>((*m)->config().hidden_size)), logits(static_cast<size_t>((*m)->config().vocab_size));
+  const int32_t tok = 1;
+  EXPECT_FALSE((*m)->ForwardMtp(h.data(), &tok, 1, nullptr, logits.data(), nullptr).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Variants, DeepSeekMtpGolden, ::testing::Values("v3-mtp-tiny", "v3-mtp-fp8-tiny"));
 
 }  // namespace
