@@ -93,6 +93,8 @@ int Run(const Opts& o) {
     j["params_total"] = info.n_params;
     j["params_active_per_token"] = info.n_params_active;
     j["params_mtp"] = info.n_params_mtp;
+    j["mtp_modules"] = info.mtp_modules;
+    j["mtp_loaded"] = info.mtp_loaded;
     nlohmann::ordered_json d;
     for (auto& [k, v] : info.dtype_params) d[k] = v;
     j["dtype_params"] = d;
@@ -125,7 +127,13 @@ int Run(const Opts& o) {
   std::printf("\n");
   std::printf("parameters        %s total, %s active per token", Human(info.n_params).c_str(),
               Human(info.n_params_active).c_str());
-  if (info.n_params_mtp) std::printf(", %s in MTP layers (kept aside)", Human(info.n_params_mtp).c_str());
+  if (info.n_params_mtp) std::printf(", %s in MTP layers", Human(info.n_params_mtp).c_str());
+  // Whether speculative decoding with the model's own MTP module (Model::ForwardMtp) is possible.
+  if (info.mtp_modules > 0)
+    std::printf("\nMTP               %lld module%s, %s", (long long)info.mtp_modules, info.mtp_modules == 1 ? "" : "s",
+                info.mtp_loaded == info.mtp_modules ? "loaded"
+                : info.mtp_loaded > 0              ? "partly loaded"
+                                                   : "not in the checkpoint (no speculative decoding)");
   std::printf("\ndtypes           ");
   for (auto& [k, v] : info.dtype_params) std::printf(" %s: %s", k.c_str(), Human(v).c_str());
   std::printf("\nweights           %s (%s, memory-mapped)\n", FormatBytes(static_cast<double>(info.weight_bytes)).c_str(),

@@ -28,6 +28,10 @@ struct ForwardTrace {
   std::vector<int32_t> selected;
   bool record_index_scores = false;
   std::vector<float> index_scores;
+  // The main model's final-norm output [T, hidden] (the lm_head input), which is the hidden state
+  // the MTP module consumes (Model::ForwardMtp; fixtures/deepseek-mtp-golden/README.md point 2).
+  bool record_final_hidden = false;
+  std::vector<float> final_hidden;
 };
 
 struct ModelInfo {
@@ -35,7 +39,9 @@ struct ModelInfo {
   std::string format;            // "safetensors" (HF directory) or "gguf"
   uint64_t n_params = 0;         // all weights in the forward pass (MTP excluded)
   uint64_t n_params_active = 0;  // used per token (routed experts: only the k selected)
-  uint64_t n_params_mtp = 0;     // MTP layers kept aside
+  uint64_t n_params_mtp = 0;     // MTP layers (not in n_params: they only draft)
+  int64_t mtp_modules = 0;       // num_nextn_predict_layers of the config
+  int64_t mtp_loaded = 0;        // of which loaded (speculative decoding available when > 0)
   uint64_t weight_bytes = 0;     // as stored
   std::vector<std::pair<std::string, uint64_t>> dtype_params;  // dtype -> parameter count
   uint64_t kv_bytes_per_token = 0;
@@ -69,6 +75,23 @@ class Model {
   // kernels stream (kernels/pack.h). Forward does it itself when it was not called; callers that
   // time loading (bench) or want it out of the first request's latency call it after LoadModel.
   virtual Status Prepare(ThreadPool* pool) = 0;
+
+  // Multi-token prediction (DeepSeek-V3 report §2.2; the release's model.layers.{num_hidden_layers}),
+  // the draft model of speculative decoding. Row i of the MTP takes the main model's final-norm
+  // output h_i (ForwardTrace::final_hidden) and the token t_{i+1}, runs one decoder layer with its
+  // own cache (NewMtpCache) at position i, and predicts t_{i+2}. Semantics and the mistakes they
+  // avoid: fixtures/deepseek-mtp-golden/README.md.
+  // Modules loaded (0: the checkpoint has none, or the architecture does not use them).
+  virtual int64_t mtp_modules() const { return 0; }
+  virtual std::unique_ptr<KvCache> NewMtpCache(int64_t max_tokens) const { return nullptr; }
+  // Runs MTP rows mtp_cache.size() .. +T-1: hidden [T, hidden] are h_i of those positions, next_tokens
+  // [T] the tokens one position later; appends the rows to mtp_cache and writes logits [T, vocab]
+  // (row i predicts the token two positions after h_i's). trace: the MTP layer's experts, and with
+  // record_hidden [2, T, hidden]: eh_proj's output, then the decoder layer's output.
+  virtual Status ForwardMtp(const float* hidden, const int32_t* next_tokens, int64_t T, KvCache* mtp_cache,
+                            float* logits, ThreadPool* pool, ForwardTrace* trace = nullptr) {
+    return Unsupported("this model has no multi-token prediction module loaded");
+  }
 };
 
 // Loads a model directory (config.json + safetensors). Checks every tensor's shape.

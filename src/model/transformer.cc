@@ -9,8 +9,8 @@
 //
 // Which blocks a layer has is decided once, by the architecture spec's make_layer
 // (model/arch/); this file branches on no attention or FFN kind and names no architecture.
-// MTP layers (model.layers.{num_hidden_layers + j}) are declared (synth writes them) but not
-// loaded: they serve speculative decoding, not this forward pass.
+// MTP modules (model.layers.{num_hidden_layers + j}) are part of the same walk and are loaded
+// when the checkpoint has them; they run only through ForwardMtp (speculative decoding's drafts).
 #include "model/transformer.h"
 
 #include <cstring>
@@ -62,17 +62,27 @@ void VisitLayer(const ModelConfig& c, int64_t l, Layer& L, TensorVisitor& v) {
   L.blocks.ffn->VisitTensors(v);
 }
 
-// The MTP module's own tensors around its decoder layer (V3 paper §2.2; the release's
-// model.layers.61): declared for synth / info, loaded by the speculative-decoding work.
-void DeclareMtpHead(const ModelConfig& c, int64_t l, TensorVisitor& v) {
+// One MTP module (V3 report §2.2 eq. 21-25; the release's model.layers.61, README_WEIGHTS.md):
+// embedding, enorm / hnorm, eh_proj, a full decoder layer (the spec's make_layer, so V3.2's gets
+// its indexer), shared_head.norm and shared_head.head. The embedding and head are copies of the
+// main model's in the releases; a checkpoint without them uses the main ones (SGLang does).
+struct MtpModule {
+  WeightMatrix embed, eh_proj, head;
+  std::vector<float> enorm, hnorm, head_norm;
+  Layer layer;
+  bool own_embed = true, own_head = true;
+};
+
+// The module's tensors around its decoder layer; m null: declarations only.
+void VisitMtpHead(const ModelConfig& c, int64_t l, MtpModule* m, TensorVisitor& v) {
   const std::string p = LayerPrefix(l);
   const int64_t H = c.hidden_size, V = c.vocab_size;
-  v.Matrix(p + "embed_tokens.weight", nullptr, V, H, TensorRole::kEmbed);
-  v.Vector(p + "enorm.weight", nullptr, H, TensorRole::kNorm);
-  v.Vector(p + "hnorm.weight", nullptr, H, TensorRole::kNorm);
-  v.Matrix(p + "eh_proj.weight", nullptr, H, 2 * H, TensorRole::kPlain);
-  v.Vector(p + "shared_head.norm.weight", nullptr, H, TensorRole::kNorm);
-  v.Matrix(p + "shared_head.head.weight", nullptr, V, H, TensorRole::kHead);
+  v.Matrix(p + "embed_tokens.weight", m && m->own_embed ? &m->embed : nullptr, V, H, TensorRole::kEmbed);
+  v.Vector(p + "enorm.weight", m ? &m->enorm : nullptr, H, TensorRole::kNorm);
+  v.Vector(p + "hnorm.weight", m ? &m->hnorm : nullptr, H, TensorRole::kNorm);
+  v.Matrix(p + "eh_proj.weight", m ? &m->eh_proj : nullptr, H, 2 * H, TensorRole::kPlain);
+  v.Vector(p + "shared_head.norm.weight", m ? &m->head_norm : nullptr, H, TensorRole::kNorm);
+  v.Matrix(p + "shared_head.head.weight", m && m->own_head ? &m->head : nullptr, V, H, TensorRole::kHead);
 }
 
 class TransformerModel final : public Model {
@@ -83,13 +93,49 @@ class TransformerModel final : public Model {
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) layers_.push_back(MakeLayer(c, spec, l));
   }
 
-  // The one walk: embedding, each layer's norms and blocks, final norm, head.
-  void VisitTensors(TensorVisitor& v, bool head) {
+  // The one walk: embedding, each layer's norms and blocks, final norm, head; then the loaded
+  // MTP modules (alone when mtp_only).
+  void VisitTensors(TensorVisitor& v, bool head, bool mtp = true, bool mtp_only = false) {
     const auto& c = cfg_;
-    v.Matrix("model.embed_tokens.weight", &embed_, c.vocab_size, c.hidden_size, TensorRole::kEmbed);
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l) VisitLayer(c, l, layers_[l], v);
-    v.Vector("model.norm.weight", &final_norm_, c.hidden_size, TensorRole::kNorm);
-    if (head) v.Matrix("lm_head.weight", &lm_head_, c.vocab_size, c.hidden_size, TensorRole::kHead);
+    if (!mtp_only) {
+      v.Matrix("model.embed_tokens.weight", &embed_, c.vocab_size, c.hidden_size, TensorRole::kEmbed);
+      for (int64_t l = 0; l < c.num_hidden_layers; ++l) VisitLayer(c, l, layers_[l], v);
+      v.Vector("model.norm.weight", &final_norm_, c.hidden_size, TensorRole::kNorm);
+      if (head) v.Matrix("lm_head.weight", &lm_head_, c.vocab_size, c.hidden_size, TensorRole::kHead);
+    }
+    for (size_t j = 0; mtp && j < mtp_.size(); ++j) {
+      const int64_t l = c.num_hidden_layers + static_cast<int64_t>(j);
+      VisitMtpHead(c, l, &mtp_[j], v);
+      VisitLayer(c, l, mtp_[j].layer, v);
+    }
+  }
+
+  // MTP modules present in the checkpoint (HF releases have them; llama.cpp's converter drops them).
+  // Their cache is separate (NewMtpCache): MTP row i lags the main sequence by one token.
+  Status LoadMtp() {
+    const auto& c = cfg_;
+    mtp_.reserve(static_cast<size_t>(c.num_nextn_predict_layers));
+    for (int64_t j = 0; j < c.num_nextn_predict_layers; ++j) {
+      const int64_t l = c.num_hidden_layers + j;
+      const std::string p = LayerPrefix(l);
+      if (!src_->Has(p + "eh_proj.weight")) break;
+      MtpModule& m = mtp_.emplace_back();
+      m.layer = MakeLayer(c, spec_, l);
+      m.own_embed = src_->Has(p + "embed_tokens.weight");
+      m.own_head = src_->Has(p + "shared_head.head.weight");
+      LoadVisitor lv(*src_);
+      VisitMtpHead(c, l, &m, lv);
+      QS_RETURN_IF_ERROR(lv.status());
+      QS_ASSIGN_OR_RETURN(m.layer.attn_norm, src_->Vector(p + "input_layernorm.weight", c.hidden_size));
+      QS_ASSIGN_OR_RETURN(m.layer.ffn_norm, src_->Vector(p + "post_attention_layernorm.weight", c.hidden_size));
+      QS_RETURN_IF_ERROR(m.layer.blocks.attn->Load(*src_));
+      QS_RETURN_IF_ERROR(m.layer.blocks.ffn->Load(*src_));
+      const CacheLayout cl = m.layer.blocks.attn->cache_layout();
+      mtp_cache_.k_width = std::max(mtp_cache_.k_width, cl.k_width);
+      mtp_cache_.v_width = std::max(mtp_cache_.v_width, cl.v_width);
+      mtp_cache_.aux_width = std::max(mtp_cache_.aux_width, cl.aux_width);
+    }
+    return Status::Ok();
   }
 
   Status Load() {
@@ -118,6 +164,7 @@ class TransformerModel final : public Model {
       cache_.v_width = std::max(cache_.v_width, cl.v_width);
       cache_.aux_width = std::max(cache_.aux_width, cl.aux_width);
     }
+    QS_RETURN_IF_ERROR(LoadMtp());
     // Anything left over must be an MTP layer; other strays are reported, not silently used.
     for (const auto& n : src_->Unused()) {
       int64_t l = LayerOf(n);
@@ -138,6 +185,15 @@ class TransformerModel final : public Model {
   }
 
   ModelInfo Info() const override;
+
+  int64_t mtp_modules() const override { return static_cast<int64_t>(mtp_.size()); }
+  std::unique_ptr<KvCache> NewMtpCache(int64_t max_tokens) const override {
+    if (mtp_.empty()) return nullptr;
+    return std::make_unique<KvCache>(static_cast<int64_t>(mtp_.size()), mtp_cache_.k_width, mtp_cache_.v_width,
+                                     max_tokens, mtp_cache_.aux_width);
+  }
+  Status ForwardMtp(const float* hidden, const int32_t* next_tokens, int64_t T, KvCache* mtp_cache, float* logits,
+                    ThreadPool* pool, ForwardTrace* trace) override;
 
   Status Forward(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, ThreadPool* pool,
                  ForwardTrace* trace) override {
@@ -162,7 +218,9 @@ class TransformerModel final : public Model {
     if (lanes == 0) return Status::Ok();
     std::vector<WeightMatrix*> ws;
     MatrixCollector collect(&ws);
-    VisitTensors(collect, /*head=*/lm_head_.data != embed_.data);
+    // The MTP module is packed on its first use (PrepareMtp): a model that never drafts does not
+    // pay for a second copy of its weights (V3's layer 61 alone is ~11 GiB).
+    VisitTensors(collect, /*head=*/lm_head_.data != embed_.data, /*mtp=*/false);
     packed_ = PackedWeights::Pack(ws, lanes, /*drop_source=*/true, pool);
     if (packed_->matrices() > 0)
       QS_LOG_INFO("repacked %lld matrices (%.1f MiB) into %d-row groups", static_cast<long long>(packed_->matrices()),
@@ -170,8 +228,25 @@ class TransformerModel final : public Model {
     return Status::Ok();
   }
 
+  Status PrepareMtp(ThreadPool* pool) {
+    QS_RETURN_IF_ERROR(Prepare(pool));
+    if (mtp_prepared_) return Status::Ok();
+    mtp_prepared_ = true;
+    const int lanes = PackLanesForActiveIsa();
+    if (lanes == 0) return Status::Ok();
+    std::vector<WeightMatrix*> ws;
+    MatrixCollector collect(&ws);
+    VisitTensors(collect, /*head=*/false, /*mtp=*/true, /*mtp_only=*/true);
+    packed_mtp_ = PackedWeights::Pack(ws, lanes, /*drop_source=*/true, pool);
+    return Status::Ok();
+  }
+
  private:
   Status Run(const std::vector<SeqChunk>& chunks, ThreadPool* pool, ForwardTrace* trace);
+  // One decoder layer over h_ (rows_), its cache rows in layer `cache_layer` of the rows' caches.
+  void RunLayer(Layer& L, int64_t layer, int64_t cache_layer, ThreadPool* pool, ForwardTrace* trace,
+                const LayerTrace* lt);
+  Status CheckTokens(const int32_t* tokens, int64_t n) const;
 
   ModelConfig cfg_;
   const ArchSpec& spec_;
@@ -181,13 +256,16 @@ class TransformerModel final : public Model {
   std::vector<Layer> layers_;
   CacheLayout cache_;
   std::vector<std::string> mtp_tensors_;
-  bool prepared_ = false;
-  std::unique_ptr<PackedWeights> packed_;
+  std::vector<MtpModule> mtp_;
+  CacheLayout mtp_cache_;
+  bool prepared_ = false, mtp_prepared_ = false;
+  std::unique_ptr<PackedWeights> packed_, packed_mtp_;
   Workspace ws_;
   std::vector<AttnSegment> segs_;
   BatchRows rows_;
   std::vector<int64_t> out_rows_;
   std::vector<float> h_, xn_, y_, logits_;  // [T, hidden] activations, reused
+  std::vector<float> mtp_in_;              // [T, 2 hidden] MTP eh_proj input
 };
 
 // All chunks' tokens as one [T, hidden] activation matrix; attention sees per-sequence rows.
@@ -198,10 +276,7 @@ Status TransformerModel::Run(const std::vector<SeqChunk>& chunks, ThreadPool* po
   int64_t T = 0;
   segs_.clear();
   for (const SeqChunk& ch : chunks) {
-    for (int64_t t = 0; t < ch.n; ++t)
-      if (ch.tokens[t] < 0 || ch.tokens[t] >= c.vocab_size)
-        return InvalidArgument("token id " + std::to_string(ch.tokens[t]) + " at position " + std::to_string(t) +
-                               " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+    QS_RETURN_IF_ERROR(CheckTokens(ch.tokens, ch.n));
     for (const AttnSegment& sg : segs_)
       if (sg.cache == ch.cache) return InvalidArgument("ForwardBatch: two chunks share one KV cache");
     QS_RETURN_IF_ERROR(ch.cache->Reserve(ch.cache->size() + ch.n));
@@ -230,17 +305,18 @@ Status TransformerModel::Run(const std::vector<SeqChunk>& chunks, ThreadPool* po
     if (trace->record_index_scores) lt.index_scores = &trace->index_scores;
   }
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    Layer& L = layers_[l];
-    for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.attn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
-    L.blocks.attn->Forward(xn_.data(), rows_, l, y_.data(), ws_, pool, trace ? &lt : nullptr);
-    for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
-    for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.ffn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
-    if (trace && L.blocks.ffn->routed_per_token() > 0) trace->moe_layers.push_back(static_cast<int>(l));
-    L.blocks.ffn->Forward(xn_.data(), T, y_.data(), ws_, pool, trace ? &lt : nullptr);
-    for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
+    RunLayer(layers_[l], l, l, pool, trace, trace ? &lt : nullptr);
     if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
   }
   for (const AttnSegment& sg : segs_) sg.cache->set_size(sg.pos0 + sg.n);
+  if (trace) {
+    trace->final_hidden.clear();
+    if (trace->record_final_hidden) {
+      trace->final_hidden.resize(static_cast<size_t>(T * D));
+      for (int64_t t = 0; t < T; ++t)
+        RmsNorm(&h_[t * D], final_norm_.data(), D, c.rms_norm_eps, &trace->final_hidden[t * D]);
+    }
+  }
   // Logits only for the rows asked for (the head is the largest matrix of a small model:
   // prefill wants just the last position). Rows are gathered so the head runs once.
   out_rows_.clear();
@@ -268,11 +344,89 @@ Status TransformerModel::Run(const std::vector<SeqChunk>& chunks, ThreadPool* po
   return Status::Ok();
 }
 
+Status TransformerModel::CheckTokens(const int32_t* tokens, int64_t n) const {
+  for (int64_t t = 0; t < n; ++t)
+    if (tokens[t] < 0 || tokens[t] >= cfg_.vocab_size)
+      return InvalidArgument("token id " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
+                             " is outside the vocabulary [0, " + std::to_string(cfg_.vocab_size) + ")");
+  return Status::Ok();
+}
+
+void TransformerModel::RunLayer(Layer& L, int64_t layer, int64_t cache_layer, ThreadPool* pool, ForwardTrace* trace,
+                                const LayerTrace* lt) {
+  const auto& c = cfg_;
+  const int64_t D = c.hidden_size, T = rows_.T();
+  for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.attn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+  L.blocks.attn->Forward(xn_.data(), rows_, cache_layer, y_.data(), ws_, pool, lt);
+  for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
+  for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], L.ffn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+  if (trace && L.blocks.ffn->routed_per_token() > 0) trace->moe_layers.push_back(static_cast<int>(layer));
+  L.blocks.ffn->Forward(xn_.data(), T, y_.data(), ws_, pool, lt);
+  for (int64_t i = 0; i < T * D; ++i) h_[i] += y_[i];
+}
+
+// MTP row i (V3 report §2.2 eq. 21-23, in the code order of vLLM deepseek_mtp.py / SGLang
+// deepseek_nextn.py, which the released eh_proj is laid out for):
+//   x_i = eh_proj [enorm(Emb(t_{i+1})) ; hnorm(h_i)]      embedding half first
+//   y   = DecoderLayer(x) at positions i, causal over the MTP's own cache
+//   logits_i = head(shared_head.norm(y_i))                the MTP's own norm, not model.norm
+// Only the first module runs here (V3 releases have one; chaining several is an engine choice).
+Status TransformerModel::ForwardMtp(const float* hidden, const int32_t* next_tokens, int64_t T, KvCache* cache,
+                                    float* logits, ThreadPool* pool, ForwardTrace* trace) {
+  if (mtp_.empty()) return Unsupported("this model has no multi-token prediction module loaded");
+  if (!cache || cache->n_layers() != static_cast<int64_t>(mtp_.size()) || cache->k_width() != mtp_cache_.k_width)
+    return InvalidArgument("ForwardMtp needs a cache from NewMtpCache");
+  QS_RETURN_IF_ERROR(CheckTokens(next_tokens, T));
+  QS_RETURN_IF_ERROR(PrepareMtp(pool));
+  const auto& c = cfg_;
+  const int64_t D = c.hidden_size;
+  MtpModule& m = mtp_[0];
+  QS_RETURN_IF_ERROR(cache->Reserve(cache->size() + T));
+  segs_.assign(1, AttnSegment{0, T, cache->size(), cache});
+  rows_.segs = &segs_;
+  ExpandSegments(segs_, T, &rows_.caches, &rows_.positions);
+  h_.resize(static_cast<size_t>(T * D));
+  xn_.resize(static_cast<size_t>(T * D));
+  y_.resize(static_cast<size_t>(T * D));
+  mtp_in_.resize(static_cast<size_t>(T * 2 * D));
+  const WeightMatrix& embed = m.own_embed ? m.embed : embed_;
+  for (int64_t t = 0; t < T; ++t) {
+    DecodeRow(embed, next_tokens[t], &y_[t * D]);
+    RmsNorm(&y_[t * D], m.enorm.data(), D, c.rms_norm_eps, &mtp_in_[t * 2 * D]);
+    RmsNorm(hidden + t * D, m.hnorm.data(), D, c.rms_norm_eps, &mtp_in_[t * 2 * D + D]);
+  }
+  MatMul(m.eh_proj, mtp_in_.data(), T, h_.data(), pool);
+  LayerTrace lt;
+  if (trace) {
+    trace->hidden.clear();
+    trace->experts.clear();
+    trace->expert_weights.clear();
+    trace->moe_layers.clear();
+    trace->selected.clear();
+    trace->index_scores.clear();
+    trace->final_hidden.clear();
+    if (trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
+    lt.experts = &trace->experts;
+    lt.expert_weights = &trace->expert_weights;
+    lt.selected = &trace->selected;
+    if (trace->record_index_scores) lt.index_scores = &trace->index_scores;
+  }
+  RunLayer(m.layer, c.num_hidden_layers, 0, pool, trace, trace ? &lt : nullptr);
+  if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
+  cache->set_size(cache->size() + T);
+  for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], m.head_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+  if (trace && trace->record_final_hidden) trace->final_hidden = xn_;
+  if (logits) MatMul(m.own_head ? m.head : lm_head_, xn_.data(), T, logits, pool);
+  return Status::Ok();
+}
+
 ModelInfo TransformerModel::Info() const {
   const auto& c = cfg_;
   ModelInfo info;
   info.architecture = c.architecture;
   info.chat_family = spec_.chat_family;
+  info.mtp_modules = c.num_nextn_predict_layers;
+  info.mtp_loaded = static_cast<int64_t>(mtp_.size());
   info.format = src_->is_gguf() ? "gguf" : "safetensors";
   // Which tensors are routed experts comes from the declarations (the one walk), not from names.
   std::set<std::string> routed;
@@ -337,7 +491,7 @@ Result<std::vector<TensorDecl>> DeclareCheckpointTensors(const ModelConfig& c) {
   if (!c.tie_word_embeddings) v.Matrix("lm_head.weight", nullptr, c.vocab_size, c.hidden_size, TensorRole::kHead);
   for (int64_t j = 0; j < c.num_nextn_predict_layers; ++j) {
     const int64_t l = c.num_hidden_layers + j;
-    DeclareMtpHead(c, l, v);
+    VisitMtpHead(c, l, nullptr, v);
     Layer L = MakeLayer(c, *spec, l);
     VisitLayer(c, l, L, v);
   }
