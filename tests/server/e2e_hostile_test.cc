@@ -116,6 +116,9 @@ TEST_F(Hostile, MaxJsonDepthFlag) {
   Reply r = PostRaw(s.port(), nested(6));
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body["error"]["message"].get<std::string>().find("nested more than 8"), std::string::npos) << r.body.dump();
+  // A limit deep enough to overflow the stack again is not accepted.
+  ServerProcess t;
+  EXPECT_FALSE(t.Start(model_, {"--ctx", "512", "--max-json-depth", "100000"}, &err));
 }
 
 // --api-key-file, QIUSUO_API_KEY, exact comparison, and the key kept off the command line.
@@ -147,6 +150,8 @@ TEST_F(Hostile, ApiKeyFromFileOrEnvironmentComparedExactly) {
     EXPECT_FALSE(s.Start(model_, {"--ctx", "512", "--api-key-file", spaced}, &err));
     ServerProcess t;
     EXPECT_FALSE(t.Start(model_, {"--ctx", "512", "--api-key", "sk-a b"}, &err));
+    ServerProcess u;  // two sources of the key: ambiguous, refused
+    EXPECT_FALSE(u.Start(model_, {"--ctx", "512", "--api-key", "sk-a", "--api-key-file", good}, &err));
   }
   {
     setenv("QIUSUO_API_KEY", "sk-env-key", 1);
