@@ -12,8 +12,12 @@
 namespace qs::cli {
 namespace {
 
-int Run(server::ServerOptions o) {
+int Run(server::ServerOptions o, const std::string& api_key_file) {
   o.threads = Threads(o.threads);
+  auto key = ResolveApiKey(o.api_key, api_key_file);
+  if (!key.ok()) return Fail(key.status());
+  o.api_key = *key;
+  if (Status st = server::ValidateApiKey(o.api_key); !st.ok()) return Fail(st);
   // SIGINT/SIGTERM are taken by a waiting thread (blocked here before any thread starts, so every
   // thread inherits the mask) which stops the server cleanly.
   sigset_t set;
@@ -49,7 +53,17 @@ QS_COMMAND(serve, "serve", "DeepSeek/OpenAI-compatible HTTP API server with a we
   app->add_option("--model,-m", o->model_path, "model directory")->required();
   app->add_option("--host", o->host, "address to listen on");
   app->add_option("--port", o->port, "port (0: any free port, printed on stdout)")->check(CLI::Range(0, 65535));
-  app->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY'");
+  auto key_file = std::make_shared<std::string>();
+  app->add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY' (env QIUSUO_API_KEY)");
+  app->add_option("--api-key-file", *key_file, "read the API key from the first line of this file");
+  app->add_option("--max-json-depth", o->max_json_depth, "deepest JSON nesting a request may have (400 beyond)")
+      ->check(CLI::Range(2, 4096));  // far deeper overflows the stack again (10^5 does)
+  app->add_flag("--shared-prefix-cache", o->shared_prefix_cache,
+                "let requests of different API keys / users reuse each other's prompt prefixes "
+                "(prompt_cache_hit_tokens then reveals whether a prefix was seen)");
+  app->add_option("--cors-origin", o->cors_origins,
+                  "origin allowed to call the API from a browser (repeatable or comma-separated; '*': any)")
+      ->delimiter(',');
   app->add_option("--parallel,-p", o->parallel, "sequence slots (continuous batching)")->check(CLI::Range(1, 256));
   app->add_option("--ctx,-c", o->ctx, "context tokens per slot")->check(CLI::Range(16, 1 << 24));
   app->add_option("--chunk", o->chunk, "prompt tokens per slot per scheduler step")->check(CLI::Range(1, 1 << 16));
@@ -62,7 +76,7 @@ QS_COMMAND(serve, "serve", "DeepSeek/OpenAI-compatible HTTP API server with a we
   app->add_option("--model-id", o->model_id, "model name reported by /v1/models");
   app->add_option("--reasoning", o->reasoning, "auto | on | off: <think> split and R1 sampling defaults")
       ->check(CLI::IsMember({"auto", "on", "off"}));
-  return [o] { return Run(*o); };
+  return [o, key_file] { return Run(*o, *key_file); };
 });
 
 }  // namespace qs::cli

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 
 namespace qs::cli {
 
@@ -59,6 +60,22 @@ RuntimeConfig BuildRuntimeConfig(const RuntimeFlags& f) {
   else if (p == "fp32") c.f16_prefill_bf16 = false;
   else if (!p.empty()) std::fprintf(stderr, "qiusuo: ignoring QIUSUO_F16_PREFILL=%s (expected fp32 or bf16)\n", p.c_str());
   return c;
+}
+
+Result<std::string> ResolveApiKey(const std::string& flag_key, const std::string& key_file) {
+  if (!flag_key.empty() && !key_file.empty()) return InvalidArgument("give --api-key or --api-key-file, not both");
+  if (!flag_key.empty()) return flag_key;
+  if (!key_file.empty()) {
+    std::ifstream f(key_file, std::ios::binary);
+    if (!f) return IoError("cannot read --api-key-file " + key_file);
+    std::string key;
+    std::getline(f, key);  // the first line, without its '\n'
+    if (!key.empty() && key.back() == '\r') key.pop_back();
+    if (key.empty()) return InvalidArgument("--api-key-file " + key_file + " holds no key on its first line");
+    return key;
+  }
+  const char* e = std::getenv("QIUSUO_API_KEY");
+  return std::string(e ? e : "");
 }
 
 Result<std::vector<int32_t>> ParseIdList(const std::string& s) {

@@ -34,6 +34,11 @@ void SetRuntime(const RuntimeConfig& c);
 // A command's thread count: its own --threads if given, else the global one.
 inline int Threads(int own) { return ResolveThreads(own, Runtime()); }
 
+// The server's API key: --api-key, else the first line of --api-key-file, else QIUSUO_API_KEY
+// (the file and the variable keep the key out of `ps`). Empty: none. The key is taken exactly as
+// given (only the file's line break is dropped); both flags at once is an error.
+Result<std::string> ResolveApiKey(const std::string& flag_key, const std::string& key_file);
+
 // "0,17,5" or "0 17 5" -> ids. Error on anything that is not a non-negative integer.
 Result<std::vector<int32_t>> ParseIdList(const std::string& s);
 // Prints "qiusuo: error: <message>" to stderr and returns exit code 1.

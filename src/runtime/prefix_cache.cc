@@ -12,10 +12,11 @@ int64_t CommonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 }
 }  // namespace
 
-int64_t PrefixCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst) {
+int64_t PrefixCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns) {
   auto best = entries_.end();
   int64_t best_len = 0;
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->ns != ns) continue;
     int64_t l = std::min(CommonPrefix(tokens, it->tokens), max_len);
     if (l > best_len) best_len = l, best = it;
   }
@@ -32,13 +33,17 @@ void PrefixCache::EvictToFit(size_t incoming) {
   }
 }
 
-void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src) {
+void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0 || n > src.size()) return;
   const size_t need = static_cast<size_t>(n) * src.bytes_per_token();
   if (need > budget_) return;
   // Drop entries that are a prefix of the new one (it covers them); skip if one covers it.
   for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->ns != ns) {  // another namespace's entry neither covers nor is covered by this one
+      ++it;
+      continue;
+    }
     int64_t l = CommonPrefix(tokens, it->tokens);
     if (l == static_cast<int64_t>(it->tokens.size())) {
       bytes_ -= it->bytes;
@@ -53,6 +58,7 @@ void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src)
   EvictToFit(need);
   Entry e;
   e.tokens = tokens;
+  e.ns = ns;
   e.kv = std::make_unique<KvCache>(src.n_layers(), src.k_width(), src.v_width(), n);
   if (!e.kv->CopyPrefixFrom(src, n).ok()) return;
   e.bytes = need;

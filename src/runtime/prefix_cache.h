@@ -4,6 +4,10 @@
 // common prefix of a stored sequence is reusable. This is what `prompt_cache_hit_tokens` counts
 // (DeepSeek's "context caching on disk", https://api-docs.deepseek.com/guides/kv_cache).
 //
+// Every entry belongs to a namespace (the server's hash of API key and `user`): a lookup sees only
+// entries of its own namespace. Shared entries would let one client learn from
+// prompt_cache_hit_tokens whether another client's prompt began with a guessed text.
+//
 // Bounded by a byte budget; least recently used entries are evicted first. A new entry that
 // extends an existing one replaces it. Not thread-safe: owned by the scheduler thread.
 #pragma once
@@ -23,9 +27,10 @@ class PrefixCache {
 
   // Longest common prefix (at most `max_len` tokens) between `tokens` and a stored sequence; copies
   // those rows into `dst` (replacing its contents) and returns their number (0: nothing reused).
-  int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst);
-  // Stores the first tokens.size() rows of `src` for `tokens`.
-  void Insert(const std::vector<int32_t>& tokens, const KvCache& src);
+  // Only entries stored under the same namespace `ns` are considered.
+  int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns = 0);
+  // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`.
+  void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0);
 
   size_t bytes() const { return bytes_; }
   size_t entries() const { return entries_.size(); }
@@ -34,6 +39,7 @@ class PrefixCache {
  private:
   struct Entry {
     std::vector<int32_t> tokens;
+    uint64_t ns = 0;
     std::unique_ptr<KvCache> kv;
     size_t bytes = 0;
   };

@@ -115,7 +115,8 @@ void Scheduler::Admit(Slot* s, Pending p) {
   s->generated.clear();
   const auto& prompt = s->req.prompt;
   // Reuse the longest cached prefix; at least one prompt token is always run to get logits.
-  int64_t hit = prefix_cache_.Lookup(prompt, static_cast<int64_t>(prompt.size()) - 1, s->cache.get());
+  int64_t hit = prefix_cache_.Lookup(prompt, static_cast<int64_t>(prompt.size()) - 1, s->cache.get(),
+                                     s->req.cache_namespace);
   if (hit == 0) s->cache->Clear();
   s->seq.assign(prompt.begin(), prompt.begin() + hit);
   s->pending.assign(prompt.begin() + hit, prompt.end());
@@ -133,7 +134,7 @@ void Scheduler::Admit(Slot* s, Pending p) {
 }
 
 void Scheduler::Finish(Slot* s, const std::string& reason, bool stop_token, Status error) {
-  if (!s->seq.empty() && error.ok()) prefix_cache_.Insert(s->seq, *s->cache);
+  if (!s->seq.empty() && error.ok()) prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace);
   GenEvent ev;
   ev.kind = GenEvent::kDone;
   ev.finish_reason = reason;
@@ -187,7 +188,7 @@ bool Scheduler::AfterForward(Slot* s) {
   if (!s->pending.empty()) return true;  // more prompt chunks to go
   // Prompt done: share its rows at once, so requests with the same prefix (a common system
   // prompt) hit the cache while this one is still generating.
-  if (s->generated.empty()) prefix_cache_.Insert(s->seq, *s->cache);
+  if (s->generated.empty()) prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace);
 
   float* last = s->logits.data();
   TokenConstraint* c = s->req.constraint.get();

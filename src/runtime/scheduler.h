@@ -63,6 +63,9 @@ struct GenRequest {
   std::vector<int32_t> stop_ids;  // end-of-sequence tokens
   int top_logprobs = -1;          // -1: no logprobs; else the number of alternatives (0..20)
   std::shared_ptr<TokenConstraint> constraint;
+  // Prefix-cache namespace: the request reuses and leaves KV rows only within it (the server
+  // derives it from the API key and `user`, or uses 0 for all with --shared-prefix-cache).
+  uint64_t cache_namespace = 0;
 };
 
 class RequestHandle {

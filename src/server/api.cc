@@ -126,13 +126,23 @@ std::optional<ApiError> ParseGen(const ojson& j, bool chat, GenOptions* g) {
   return std::nullopt;
 }
 
-std::optional<ApiError> ParseBody(const std::string& body, ojson* j) {
+std::optional<ApiError> ParseBody(const std::string& body, int max_depth, ojson* j) {
+  if (JsonNestingDepth(body, max_depth) > max_depth)
+    return Bad("request JSON is nested more than " + std::to_string(max_depth) +
+               " levels deep (the server's --max-json-depth)");
   *j = ojson::parse(body, nullptr, false);
   if (j->is_discarded()) return Bad("request body is not valid JSON");
   if (!j->is_object()) return Bad("request body must be a JSON object");
   if (auto it = j->find("model"); it != j->end() && !it->is_string() && !it->is_null())
     return Bad("'model' must be a string", "model");
+  if (auto it = j->find("user"); it != j->end() && !it->is_string() && !it->is_null())
+    return Bad("'user' must be a string", "user");
   return std::nullopt;
+}
+
+std::string UserField(const ojson& j) {
+  auto it = j.find("user");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 }  // namespace
@@ -142,9 +152,30 @@ void ApplySamplingDefaults(GenOptions* g, bool reasoning_model) {
   if (!g->top_p_set) g->sampling.top_p = reasoning_model ? 0.95f : 1.0f;
 }
 
-std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r) {
+int JsonNestingDepth(std::string_view body, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r, int max_depth) {
   ojson j;
-  QS_API_TRY(ParseBody(body, &j));
+  QS_API_TRY(ParseBody(body, max_depth, &j));
+  r->user = UserField(j);
   if (j.contains("model") && j["model"].is_string()) r->model = j["model"].get<std::string>();
   QS_API_TRY(ParseGen(j, true, &r->gen));
   auto mit = j.find("messages");
@@ -268,9 +299,10 @@ std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r
   return std::nullopt;
 }
 
-std::optional<ApiError> ParseCompletionRequest(const std::string& body, CompletionRequest* r) {
+std::optional<ApiError> ParseCompletionRequest(const std::string& body, CompletionRequest* r, int max_depth) {
   ojson j;
-  QS_API_TRY(ParseBody(body, &j));
+  QS_API_TRY(ParseBody(body, max_depth, &j));
+  r->user = UserField(j);
   if (j.contains("model") && j["model"].is_string()) r->model = j["model"].get<std::string>();
   QS_API_TRY(ParseGen(j, false, &r->gen));
   auto p = j.find("prompt");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runtime/sampler.h"
@@ -48,13 +49,23 @@ struct ChatRequest {
   std::string reasoning_effort;      // passed to the template as `reasoning_effort`; empty: unset
   nlohmann::ordered_json template_kwargs;  // "chat_template_kwargs": extra template variables; null when none
   std::string model;
+  std::string user;  // OpenAI's end-user id: part of the prefix-cache namespace
 };
 
 struct CompletionRequest {
   GenOptions gen;
-  std::string prompt, suffix, model;
+  std::string prompt, suffix, model, user;
   bool echo = false;
 };
+
+// Nesting deeper than this anywhere in a request body is refused with 400 before the body is
+// parsed: nlohmann's DOM (copies, dumps) and the Jinja renderer recurse per level, so a field
+// nested 10^5 deep would overflow the stack. Real tool schemas stay far below 128.
+constexpr int kDefaultMaxJsonDepth = 128;
+
+// The deepest [ / { nesting in `body` outside strings, counting no further than `limit` + 1
+// (enough to tell that it is over). Not a validator: the JSON parser runs afterwards.
+int JsonNestingDepth(std::string_view body, int limit);
 
 // Sampling defaults for what the request left unset: DeepSeek-R1's recommended temperature 0.6 and
 // top_p 0.95 for reasoning models (https://huggingface.co/deepseek-ai/DeepSeek-R1#usage-recommendations),
@@ -62,8 +73,11 @@ struct CompletionRequest {
 void ApplySamplingDefaults(GenOptions* g, bool reasoning_model);
 
 // Both return an error for malformed bodies; `body` is the raw request body.
-std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* out);
-std::optional<ApiError> ParseCompletionRequest(const std::string& body, CompletionRequest* out);
+// `max_depth`: the nesting limit (--max-json-depth).
+std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* out,
+                                         int max_depth = kDefaultMaxJsonDepth);
+std::optional<ApiError> ParseCompletionRequest(const std::string& body, CompletionRequest* out,
+                                               int max_depth = kDefaultMaxJsonDepth);
 
 // JSON text with invalid UTF-8 replaced (token text may split characters).
 std::string Dump(const nlohmann::json& j);

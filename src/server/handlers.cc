@@ -175,6 +175,33 @@ bool Write(httplib::DataSink& sink, const std::string& s) { return sink.is_writa
 
 }  // namespace
 
+std::optional<ApiError> Server::Impl::CheckModel(const std::string& model) const {
+  // The served id, and DeepSeek's names so that clients written for api.deepseek.com run as they
+  // are (they always name a model); the request's name is echoed in the answer.
+  if (model.empty() || model == opt.model_id || model == "deepseek-chat" || model == "deepseek-reasoner")
+    return std::nullopt;
+  ApiError e;
+  e.status = 400;
+  e.code = "model_not_found";
+  e.param = "model";
+  e.message = "Model Not Exist: '" + model + "' (this server serves '" + opt.model_id +
+              "'; deepseek-chat and deepseek-reasoner name it too)";
+  return e;
+}
+
+std::optional<ApiError> Server::Impl::CheckMaxTokens(int64_t max_tokens, int64_t n_prompt, int64_t ctx) const {
+  // A limit the context cannot honour is refused (as DeepSeek refuses max_tokens beyond its
+  // range) rather than quietly shortened: the client would otherwise take "length" for its own.
+  if (max_tokens <= ctx - n_prompt) return std::nullopt;
+  ApiError e;
+  e.status = 400;
+  e.param = "max_tokens";
+  e.message = "Invalid max_tokens value: " + std::to_string(max_tokens) + " tokens do not fit after the " +
+              std::to_string(n_prompt) + "-token prompt in this server's " + std::to_string(ctx) +
+              "-token context (at most " + std::to_string(ctx - n_prompt) + ")";
+  return e;
+}
+
 // The client of a non-streaming request left: its slot is already freed (Consume cancelled it).
 // Nobody reads the answer; 499 (nginx's "client closed request") shows up in logs and metrics.
 void Server::Impl::ClientGone(httplib::Response& res) {
@@ -185,7 +212,8 @@ void Server::Impl::ClientGone(httplib::Response& res) {
 void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& res) {
   chat_requests++;
   ChatRequest cr;
-  if (auto e = ParseChatRequest(req.body, &cr)) return SendError(res, *e);
+  if (auto e = ParseChatRequest(req.body, &cr, opt.max_json_depth)) return SendError(res, *e);
+  if (auto e = CheckModel(cr.model)) return SendError(res, *e);
   // The prompt: the model's template with the generation prompt and the request's template
   // variables (thinking switch), plus a prefix to continue and, for a forced tool call, the
   // opening of the call in the model's syntax (as if generated).
@@ -209,9 +237,11 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   const int64_t n_prompt = static_cast<int64_t>(ids->ids.size());
   const int64_t ctx = sched->options().ctx;
   if (n_prompt >= ctx) return SendError(res, Overloaded(Scheduler::SubmitError::kTooLong, n_prompt, ctx));
+  if (auto e = CheckMaxTokens(cr.gen.max_tokens, n_prompt, ctx)) return SendError(res, *e);
 
   GenRequest g;
   g.prompt = std::move(ids->ids);
+  g.cache_namespace = CacheNamespace(req, cr.user);
   // R1's sampling defaults for reasoning models and for answers that start by reasoning
   // (thinking switched on), unless --reasoning off.
   ApplySamplingDefaults(&cr.gen, reasoning_model || (in_think && opt.reasoning != "off"));
@@ -363,7 +393,8 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
 void Server::Impl::HandleCompletion(const httplib::Request& req, httplib::Response& res) {
   completion_requests++;
   CompletionRequest cr;
-  if (auto e = ParseCompletionRequest(req.body, &cr)) return SendError(res, *e);
+  if (auto e = ParseCompletionRequest(req.body, &cr, opt.max_json_depth)) return SendError(res, *e);
+  if (auto e = CheckModel(cr.model)) return SendError(res, *e);
   // FIM (DeepSeek-Coder / V3 tokens): <｜fim▁begin｜>prefix<｜fim▁hole｜>suffix<｜fim▁end｜>, the
   // model writes the hole. Without a suffix it is a plain continuation of the prompt.
   std::vector<int32_t> ids;
@@ -401,8 +432,10 @@ void Server::Impl::HandleCompletion(const httplib::Request& req, httplib::Respon
   }
   const int64_t n_prompt = static_cast<int64_t>(ids.size()), ctx = sched->options().ctx;
   if (n_prompt >= ctx) return SendError(res, Overloaded(Scheduler::SubmitError::kTooLong, n_prompt, ctx));
+  if (auto e = CheckMaxTokens(cr.gen.max_tokens, n_prompt, ctx)) return SendError(res, *e);
   GenRequest g;
   g.prompt = std::move(ids);
+  g.cache_namespace = CacheNamespace(req, cr.user);
   ApplySamplingDefaults(&cr.gen, /*reasoning_model=*/false);  // FIM and plain completion: no thinking
   g.sampling = cr.gen.sampling;
   g.max_tokens = cr.gen.max_tokens > 0 ? std::min(cr.gen.max_tokens, ctx - n_prompt) : std::min<int64_t>(16, ctx - n_prompt);

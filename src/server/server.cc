@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <string_view>
 
 #include "base/log.h"
 #include "chat/chat_prompt.h"
@@ -33,10 +35,50 @@ void Server::Impl::SendError(httplib::Response& res, const ApiError& e) {
   res.set_content(Dump(e.ToJson()), "application/json");
 }
 
+namespace {
+// Equality that takes the same time wherever the first difference is, so response times do not
+// reveal how much of a guessed key is right. Runs over the longer length; lengths are compared too.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  const size_t n = std::max(a.size(), b.size());
+  volatile unsigned char diff = a.size() != b.size() ? 1 : 0;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff = diff | static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+// The bearer token exactly as sent: no trimming, no case folding of the token.
+std::string_view BearerToken(const std::string& header) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.compare(0, kBearer.size(), kBearer) != 0) return {};
+  return std::string_view(header).substr(kBearer.size());
+}
+}  // namespace
+
+Status ValidateApiKey(const std::string& key) {
+  for (unsigned char c : key)
+    if (c <= 0x20 || c >= 0x7f)
+      return InvalidArgument("the API key must be printable ASCII without spaces or line breaks");
+  return Status::Ok();
+}
+
+uint64_t Server::Impl::CacheNamespace(const httplib::Request& req, const std::string& user) const {
+  if (opt.shared_prefix_cache) return 0;
+  // The key as presented (with --api-key it is the configured one; without, clients that send
+  // different keys still do not share) and the request's `user`, kept apart by a separator
+  // neither can hold unescaped.
+  std::string id(BearerToken(req.get_header_value("Authorization")));
+  id += '\n';
+  id += user;
+  return std::hash<std::string>{}(id) | 1;  // never 0, the shared namespace
+}
+
 bool Server::Impl::Authorized(const httplib::Request& req, httplib::Response& res) {
   if (opt.api_key.empty()) return true;
   std::string h = req.get_header_value("Authorization");
-  if (h == "Bearer " + opt.api_key) return true;
+  if (ConstantTimeEquals(BearerToken(h), opt.api_key)) return true;
   ApiError e;
   e.status = 401;
   e.type = "authentication_error";
@@ -48,10 +90,22 @@ bool Server::Impl::Authorized(const httplib::Request& req, httplib::Response& re
 }
 
 void Server::Impl::Routes() {
-  http.set_pre_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     http_requests++;
-    res.set_header("Access-Control-Allow-Origin", "*");
-    res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    // CORS only for the origins --cors-origin names: without it, a page on another site cannot
+    // read the answers (or use a browser's access to a loopback server). Same-origin requests,
+    // such as the web page at /, need no header.
+    const std::string origin = req.get_header_value("Origin");
+    std::string allow;
+    for (const std::string& o : opt.cors_origins) {
+      if (o == "*") allow = "*";
+      else if (!origin.empty() && o == origin && allow.empty()) allow = origin;
+    }
+    if (!allow.empty()) {
+      res.set_header("Access-Control-Allow-Origin", allow);
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+      if (allow != "*") res.set_header("Vary", "Origin");
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   http.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
@@ -164,6 +218,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt) {
 }
 
 Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt, std::unique_ptr<Engine> engine) {
+  QS_RETURN_IF_ERROR(ValidateApiKey(opt.api_key));
   auto impl = std::make_unique<Impl>();
   impl->opt = opt;
   if (impl->opt.model_id.empty())

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
@@ -23,7 +24,7 @@ struct ServerOptions {
   std::string model_id;  // name reported by /v1/models (default: the directory name)
   std::string host = "127.0.0.1";
   int port = 8080;       // 0: any free port
-  std::string api_key;   // empty: no authentication
+  std::string api_key;   // empty: no authentication; compared exactly and in constant time
   int parallel = 1;
   int64_t ctx = 4096;
   int64_t chunk = 128;
@@ -32,7 +33,18 @@ struct ServerOptions {
   double max_queue_wait_s = 600;  // queued longer -> 503 (DeepSeek gives up after 10 min); 0: never
   size_t cache_mb = 256;
   std::string reasoning = "auto";  // auto | on | off: R1 defaults and the <think> split
+  int max_json_depth = 128;        // deeper nesting anywhere in a request body: 400 (api.h)
+  // Prefix-cache reuse across API keys / `user`s. Off: a request hits only entries made under the
+  // same key and user, so prompt_cache_hit_tokens cannot reveal another client's prompt.
+  bool shared_prefix_cache = false;
+  // Origins that get Access-Control-Allow-Origin ("*": any). Empty: same-origin only (the web
+  // page at / needs no CORS).
+  std::vector<std::string> cors_origins;
 };
+
+// Whether `key` can be an API key: printable ASCII without spaces. A space or control character
+// could never be matched exactly, because HTTP strips the header value's surrounding whitespace.
+Status ValidateApiKey(const std::string& key);
 
 // The engine settings the server options ask for (slots, context, chunk, threads, queue, cache).
 EngineOptions ServerEngineOptions(const ServerOptions& opt);

@@ -46,6 +46,12 @@ struct Server::Impl {
 
   void Routes();
   bool Authorized(const httplib::Request& req, httplib::Response& res);
+  // The prefix-cache namespace of a request: its API key and `user` (0 with --shared-prefix-cache).
+  uint64_t CacheNamespace(const httplib::Request& req, const std::string& user) const;
+  // nullopt if `model` is empty, the served id, or one of DeepSeek's names; else the 400.
+  std::optional<ApiError> CheckModel(const std::string& model) const;
+  // 400 if max_tokens (given) exceeds what the context leaves after the prompt.
+  std::optional<ApiError> CheckMaxTokens(int64_t max_tokens, int64_t n_prompt, int64_t ctx) const;
   void HandleChat(const httplib::Request& req, httplib::Response& res);
   void HandleCompletion(const httplib::Request& req, httplib::Response& res);
   void SendError(httplib::Response& res, const ApiError& e);

@@ -60,5 +60,22 @@ TEST(PrefixCache, BudgetEvictsLeastRecentlyUsed) {
   EXPECT_EQ(pc.Lookup(big, 19, &dst), 0);
 }
 
+// One client must not learn from prompt_cache_hit_tokens what another client's prompt began with:
+// a lookup sees only its own namespace's entries, and an entry never replaces another
+// namespace's.
+TEST(PrefixCache, NamespacesAreSeparate) {
+  PrefixCache pc(1 << 20);
+  std::vector<int32_t> victim = {1, 2, 3, 4, 5};
+  pc.Insert(victim, *Filled(victim), /*ns=*/7);
+  KvCache dst(2, 3, 1, 64);
+  EXPECT_EQ(pc.Lookup({1, 2, 3, 4, 9}, 5, &dst, /*ns=*/8), 0);
+  EXPECT_EQ(pc.Lookup({1, 2, 3, 4, 9}, 5, &dst), 0);  // the default namespace is another one too
+  EXPECT_EQ(pc.Lookup({1, 2, 3, 4, 9}, 5, &dst, 7), 4);
+  std::vector<int32_t> longer = {1, 2, 3, 4, 5, 6};
+  pc.Insert(longer, *Filled(longer), 8);  // extends the victim's entry, but in another namespace
+  EXPECT_EQ(pc.entries(), 2u);
+  EXPECT_EQ(pc.Lookup({1, 2, 3, 4, 5, 6, 0}, 6, &dst, 7), 5);
+}
+
 }  // namespace
 }  // namespace qs

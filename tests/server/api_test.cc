@@ -155,5 +155,43 @@ TEST(Api, ThinkingFields) {
   EXPECT_EQ(ChatStatus("{" + msgs + R"(,"chat_template_kwargs":{"messages":[]}})"), 422);
 }
 
+// A value nested deeper than the limit anywhere in the body is refused before parsing: the DOM
+// and the template renderer recurse per level, so 10^5 levels would overflow the stack.
+TEST(Api, NestingDepthIsBounded) {
+  EXPECT_EQ(JsonNestingDepth(R"({"a":[1,{"b":[]}]})", 100), 4);
+  EXPECT_EQ(JsonNestingDepth(R"({"a":"[[[[{{{{\"[["})", 100), 1);  // brackets inside strings do not count
+  EXPECT_EQ(JsonNestingDepth(std::string(100000, '['), 10), 11);     // stops counting once over
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  for (const std::string& body :
+       {R"({"messages":[{"role":"user","content":)" + deep + "}]}",
+        R"({"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":)" +
+            deep + "}}]}",
+        R"({"messages":[{"role":"user","content":"hi"}],"metadata":)" + deep + "}"}) {
+    ChatRequest r;
+    auto e = ParseChatRequest(body, &r);
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->status, 400);
+    EXPECT_EQ(e->type, "invalid_request_error");
+    EXPECT_NE(e->message.find("128"), std::string::npos) << e->message;
+    CompletionRequest c;
+    EXPECT_EQ(ParseCompletionRequest(R"({"prompt":"x","extra":)" + deep + "}", &c).value_or(ApiError{}).status, 400);
+  }
+  // At the limit it parses; one level more does not. The limit is the caller's (--max-json-depth).
+  auto nested = [](int levels) {  // the body itself is level 1, messages 2, the message 3
+    std::string v = "1";
+    for (int i = 3; i < levels; ++i) v = "[" + v + "]";
+    return R"({"messages":[{"role":"user","content":"hi","x":)" + v + "}]}";
+  };
+  ChatRequest r;
+  EXPECT_FALSE(ParseChatRequest(nested(128), &r).has_value());
+  EXPECT_EQ(ParseChatRequest(nested(129), &r).value_or(ApiError{}).status, 400);
+  EXPECT_FALSE(ParseChatRequest(nested(8), &r, 8).has_value());
+  EXPECT_EQ(ParseChatRequest(nested(9), &r, 8).value_or(ApiError{}).status, 400);
+  // `user` (the prefix-cache namespace) must be a string.
+  EXPECT_EQ(ChatStatus(R"({"messages":[{"role":"user","content":"hi"}],"user":5})"), 400);
+  ASSERT_FALSE(ParseChatRequest(R"({"messages":[{"role":"user","content":"hi"}],"user":"u1"})", &r).has_value());
+  EXPECT_EQ(r.user, "u1");
+}
+
 }  // namespace
 }  // namespace qs::server

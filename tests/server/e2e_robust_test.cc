@@ -237,10 +237,16 @@ TEST_F(Robust, ResponseFieldsAndFinishReasons) {
   std::string err;
   ASSERT_TRUE(s.Start(model_, {"--parallel", "2", "--ctx", "512", "--model-id", "tiny-v3"}, &err)) << err;
   int st = 0;
+  // Model names are checked now: this server's id is tiny-v3, so its requests say deepseek-chat
+  // (which every server accepts) instead of the shared helper's "m".
+  auto Chat = [](const std::string& user, json extra = json::object()) {
+    extra["model"] = "deepseek-chat";
+    return test::Chat(user, extra);
+  };
   // `model` echoes the request's, defaulting to --model-id; system_fingerprint is always there.
   json a = Post(s.port(), "/v1/chat/completions", Chat("hi", {{"max_tokens", 3}, {"temperature", 0}}), &st);
   ASSERT_EQ(st, 200) << a.dump();
-  EXPECT_EQ(a["model"], "m");
+  EXPECT_EQ(a["model"], "deepseek-chat");
   EXPECT_TRUE(a["system_fingerprint"].is_string());
   EXPECT_TRUE(a["created"].is_number_integer());
   EXPECT_EQ(a["choices"][0]["index"], 0);
@@ -272,7 +278,7 @@ TEST_F(Robust, ResponseFieldsAndFinishReasons) {
   ASSERT_TRUE(r.error.empty() && r.done) << r.error;
   for (auto& e : r.events) {
     EXPECT_FALSE(e.contains("usage")) << e.dump();
-    EXPECT_EQ(e["model"], "m");
+    EXPECT_EQ(e["model"], "deepseek-chat");
     EXPECT_TRUE(e["system_fingerprint"].is_string());
   }
   EXPECT_EQ(r.events.back()["choices"][0]["finish_reason"], "length");
