@@ -32,6 +32,12 @@ struct ServerOptions {
   double max_queue_wait_s = 600;  // queued longer -> 503 (DeepSeek gives up after 10 min); 0: never
   size_t cache_mb = 256;
   std::string reasoning = "auto";  // auto | on | off: R1 defaults and the <think> split
+  // Against slow and greedy clients (server/http_guard.h): 408 past a deadline, 429 past a limit.
+  double header_timeout_s = 10;
+  double body_timeout_s = 60;
+  int max_connections = 512;             // 0: no limit
+  int max_connections_per_client = 128;  // per peer address; 0: no limit
+  double shutdown_grace_s = 30;          // Shutdown(): how long requests in flight may run on
 };
 
 // The engine settings the server options ask for (slots, context, chunk, threads, queue, cache).
@@ -46,9 +52,13 @@ class Server {
   ~Server();
   // Binds the socket; returns the port (useful with port 0).
   Result<int> Bind();
-  // Serves until Stop() (from another thread or a signal handler thread).
+  // Serves until Stop() or Shutdown() (from another thread or a signal handler thread).
   void Run();
+  // Ends at once: requests in flight end with a 503 (an error event in a stream).
   void Stop();
+  // Graceful: stops accepting (new connections are refused), lets requests in flight finish for
+  // up to `grace_s` seconds, then ends the rest as Stop() does. Run() returns once all are done.
+  void Shutdown(double grace_s);
 
   struct Impl;
 
