@@ -2,6 +2,7 @@
 //  * a slow-header flood (a byte a second on 150 sockets) does not starve /health: every probe
 //    from another address is answered within 1 s, the flood's extra sockets get 429 at once and
 //    the admitted ones 408 at --header-timeout; a body sent too slowly gets 408 at --body-timeout;
+//    beyond --max-connections in total, 429 too;
 //  * graceful shutdown: on SIGTERM a stream in flight finishes normally, new connections are
 //    refused and the process exits 0; with a short --shutdown-grace the stream ends with an error
 //    event instead, and the exit is still 0.
@@ -171,6 +172,31 @@ TEST_F(RobustHostile, SlowClientsAreCutAndHealthStaysUp) {
   EXPECT_NE(answer.find("--body-timeout"), std::string::npos) << answer;
   EXPECT_GT(body_s, 1.5);
   EXPECT_LT(body_s, 3.5);
+}
+
+TEST_F(RobustHostile, TotalConnectionLimitAnswers429AndFrees) {
+  ServerProcess s;
+  std::string err;
+  ASSERT_TRUE(s.Start(model_, {"--max-connections", "4", "--max-connections-per-client", "0"}, &err)) << err;
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) {
+    idle.push_back(ConnectFrom("127.0.0.5", s.port()));
+    ASSERT_GE(idle.back(), 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // all four admitted
+  auto t0 = Clock::now();
+  std::string over = Get("127.0.0.2", s.port(), "/health", 2);
+  EXPECT_LT(Since(t0), 1.0);
+  EXPECT_NE(over.find(" 429 "), std::string::npos) << over;
+  EXPECT_NE(over.find("--max-connections 4"), std::string::npos) << over;
+  for (int fd : idle) close(fd);
+  // Their slots free as soon as the server sees them go.
+  std::string ok;
+  for (int i = 0; i < 20 && ok.find(" 200 ") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ok = Get("127.0.0.2", s.port(), "/health", 2);
+  }
+  EXPECT_NE(ok.find(" 200 "), std::string::npos) << ok;
 }
 
 // Streams `body` on a thread into *out; *first is set once the first bytes arrived.
