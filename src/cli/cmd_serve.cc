@@ -3,6 +3,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "cli/command.h"
@@ -41,7 +42,15 @@ int Run(server::ServerOptions o) {
     int sig = 0;
     sigwait(&set, &sig);
     signalled = true;
-    std::fprintf(stderr, "qiusuo: signal %d: shutting down (up to %g s for requests in flight)\n", sig, grace);
+    std::fprintf(stderr, "qiusuo: signal %d: shutting down (up to %g s for requests in flight; again to exit now)\n",
+                 sig, grace);
+    // A second signal (Ctrl-C twice) does not wait for the grace period.
+    std::thread([set] {
+      int again = 0;
+      sigwait(&set, &again);
+      std::fprintf(stderr, "qiusuo: signal %d again: exiting now\n", again);
+      std::_Exit(128 + again);
+    }).detach();
     s->Shutdown(grace);
   });
   s->Run();

@@ -5,7 +5,7 @@
 //    beyond --max-connections in total, 429 too;
 //  * graceful shutdown: on SIGTERM a stream in flight finishes normally, new connections are
 //    refused and the process exits 0; with a short --shutdown-grace the stream ends with an error
-//    event instead, and the exit is still 0.
+//    event instead, and the exit is still 0; a second signal exits at once.
 // Loopback has every 127.x.y.z address, so the flood and the probes come from different peers.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -288,6 +288,28 @@ TEST_F(RobustHostile, ShortGraceEndsLongStreamWithErrorEvent) {
   ASSERT_TRUE(last.contains("error")) << last.dump();
   EXPECT_EQ(last["error"]["code"], "server_overloaded");
   EXPECT_NE(last["error"]["message"].get<std::string>().find("shutting down"), std::string::npos);
+}
+
+TEST_F(RobustHostile, SecondSignalExitsAtOnce) {
+  ServerProcess s;
+  std::string err;
+  ASSERT_TRUE(s.Start(model_, {"--ctx", "16384", "--shutdown-grace", "60"}, &err)) << err;
+  std::string sse;
+  std::atomic<bool> first{false};
+  std::thread t = Stream(s.port(), Chat(16000), &sse, &first);
+  auto t0 = Clock::now();
+  while (!first && Since(t0) < 10) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(first);
+  ASSERT_EQ(kill(s.pid(), SIGTERM), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(s.Wait(0.1), -1) << "exited before the stream was done, within its 60 s grace";
+  auto tk = Clock::now();
+  ASSERT_EQ(kill(s.pid(), SIGTERM), 0);
+  int status = s.Wait(5);
+  t.join();
+  ASSERT_NE(status, -1) << "serve did not exit on the second signal";
+  EXPECT_LT(Since(tk), 2.0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM) << "wait status " << status;
 }
 
 }  // namespace
