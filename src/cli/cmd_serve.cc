@@ -1,7 +1,9 @@
 // qiusuo serve: the DeepSeek/OpenAI-compatible HTTP server (src/server/).
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "cli/command.h"
@@ -36,13 +38,31 @@ int Run(server::ServerOptions o, const std::string& api_key_file) {
   std::printf("qiusuo: listening on http://%s:%d\n", o.host.c_str(), *port);
   std::fflush(stdout);
   server::Server* s = srv->get();
-  std::thread sig([s, set] {
+  // SIGTERM/SIGINT: stop accepting, let requests in flight finish within --shutdown-grace, end
+  // the rest with an error; Run() returns once every connection is done, and we exit 0.
+  static std::atomic<bool> signalled{false};  // static: a detached waiter may outlive this frame
+  const double grace = o.shutdown_grace_s;
+  std::thread sig([s, set, grace] {
     int sig = 0;
     sigwait(&set, &sig);
-    s->Stop();
+    signalled = true;
+    std::fprintf(stderr, "qiusuo: signal %d: shutting down (up to %g s for requests in flight; again to exit now)\n",
+                 sig, grace);
+    // A second signal (Ctrl-C twice) does not wait for the grace period.
+    std::thread([set] {
+      int again = 0;
+      sigwait(&set, &again);
+      std::fprintf(stderr, "qiusuo: signal %d again: exiting now\n", again);
+      std::_Exit(128 + again);
+    }).detach();
+    s->Shutdown(grace);
   });
-  sig.detach();
   s->Run();
+  // The signal thread may still be in Shutdown() (it ends the engine after Run's last request),
+  // and it uses the server: wait for it before the server goes. Without a signal (the listener
+  // failed) nothing will wake it, so it is left to exit with the process.
+  if (signalled) sig.join();
+  else sig.detach();
   return 0;
 }
 
@@ -72,6 +92,19 @@ QS_COMMAND(serve, "serve", "DeepSeek/OpenAI-compatible HTTP API server with a we
   app->add_option("--max-queue-wait", o->max_queue_wait_s,
                   "seconds a request may wait for a slot before 503 'Server overloaded' (0: forever)")
       ->check(CLI::Range(0.0, 1e7));
+  app->add_option("--header-timeout", o->header_timeout_s,
+                  "seconds a client has to send a request's line and headers, else 408")
+      ->check(CLI::Range(0.1, 3600.0));
+  app->add_option("--body-timeout", o->body_timeout_s, "seconds a client has to send a request body, else 408")
+      ->check(CLI::Range(0.1, 86400.0));
+  app->add_option("--max-connections", o->max_connections, "open connections in total; more are answered 429 (0: no limit)")
+      ->check(CLI::Range(0, 1 << 20));
+  app->add_option("--max-connections-per-client", o->max_connections_per_client,
+                  "open connections from one address; more are answered 429 (0: no limit)")
+      ->check(CLI::Range(0, 1 << 20));
+  app->add_option("--shutdown-grace", o->shutdown_grace_s,
+                  "on SIGTERM/SIGINT, seconds requests in flight may run on before they end with an error")
+      ->check(CLI::Range(0.0, 86400.0));
   app->add_option("--cache-mb", o->cache_mb, "prefix cache budget in MiB");
   app->add_option("--model-id", o->model_id, "model name reported by /v1/models");
   app->add_option("--reasoning", o->reasoning, "auto | on | off: <think> split and R1 sampling defaults")

@@ -170,6 +170,12 @@ static Result<ModelConfig> ParseModelConfigImpl(const std::string& text, const s
   return c;
 }
 
+// Sane maxima far above any released model (V3: 256 routed and 1 shared expert, 61 layers + 1
+// MTP layer, i.e. 15,872 experts in all; each costs a FfnWeights of a few hundred bytes).
+constexpr int64_t kMaxRoutedExperts = 1 << 16;
+constexpr int64_t kMaxSharedExperts = 64;
+constexpr int64_t kMaxExpertsInModel = 1 << 20;
+
 Status ValidateModelConfig(const ModelConfig& c, const std::string& file) {
   // Consistency: everything the forward pass will index by must be sane.
   auto bad = [&](const std::string& m) { return InvalidArgument(file + ": inconsistent config: " + m); };
@@ -196,6 +202,14 @@ Status ValidateModelConfig(const ModelConfig& c, const std::string& file) {
     if (c.qk_rope_head_dim % 2) return bad("qk_rope_head_dim must be even (rope rotates pairs)");
   }
   if (c.n_routed_experts < 0 || c.n_shared_experts < 0) return bad("expert counts must not be negative");
+  // Blocks are built (one FfnWeights per expert per layer) before any tensor is checked, so a
+  // hostile count must be refused here, before it costs memory or time proportional to it.
+  if (c.n_routed_experts > kMaxRoutedExperts)
+    return bad("n_routed_experts = " + std::to_string(c.n_routed_experts) + " is out of range (at most " +
+               std::to_string(kMaxRoutedExperts) + ")");
+  if (c.n_shared_experts > kMaxSharedExperts)
+    return bad("n_shared_experts = " + std::to_string(c.n_shared_experts) + " is out of range (at most " +
+               std::to_string(kMaxSharedExperts) + ")");
   if (c.n_routed_experts > 0) {
     QS_RETURN_IF_ERROR(pos("moe_intermediate_size", c.moe_intermediate_size, 1 << 20));
     if (c.num_experts_per_tok <= 0 || c.num_experts_per_tok > c.n_routed_experts)
@@ -218,6 +232,10 @@ Status ValidateModelConfig(const ModelConfig& c, const std::string& file) {
   bool any_dense = c.n_routed_experts == 0 || c.first_k_dense_replace > 0 || c.moe_layer_freq > 1;
   if (any_dense) QS_RETURN_IF_ERROR(pos("intermediate_size", c.intermediate_size, 1 << 22));
   if (c.num_nextn_predict_layers < 0 || c.num_nextn_predict_layers > 64) return bad("num_nextn_predict_layers is out of range");
+  // MTP layers are built (declared and counted) too, so they count towards the expert total.
+  if (const int64_t n = c.n_routed_experts * (c.num_hidden_layers + c.num_nextn_predict_layers); n > kMaxExpertsInModel)
+    return bad("n_routed_experts * layers = " + std::to_string(n) + " is out of range (at most " +
+               std::to_string(kMaxExpertsInModel) + ")");
   if (c.rope.scaling == RopeScaling::kYarn) {
     if (!(c.rope.factor >= 1.0)) return bad("rope_scaling.factor must be >= 1 for yarn");
     if (c.rope.original_max_position <= 0) return bad("rope_scaling.original_max_position_embeddings must be positive");

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <string_view>
+#include <thread>
 
 #include "base/log.h"
 #include "chat/chat_prompt.h"
@@ -91,6 +92,7 @@ bool Server::Impl::Authorized(const httplib::Request& req, httplib::Response& re
 
 void Server::Impl::Routes() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    GuardedHttpServer::HeadersRead();  // the headers are in: the body deadline starts
     http_requests++;
     // CORS only for the origins --cors-origin names: without it, a page on another site cannot
     // read the answers (or use a browser's access to a loopback server). Same-origin requests,
@@ -151,6 +153,11 @@ void Server::Impl::Routes() {
     metric("qiusuo_client_disconnects_total", "counter", "requests whose client went away before the answer was complete", double(disconnects.load()));
     metric("qiusuo_queue_timeouts_total", "counter", "requests answered 503 after --max-queue-wait",
            double(s.queue_timeouts));
+    metric("qiusuo_connections_rejected_total", "counter",
+           "connections answered 429 by --max-connections / --max-connections-per-client", double(http.rejected.load()));
+    metric("qiusuo_request_timeouts_total", "counter", "requests answered 408 by --header-timeout / --body-timeout",
+           double(http.timeouts.load()));
+    metric("qiusuo_connections", "gauge", "open HTTP connections", double(http.active_connections()));
     metric("qiusuo_queue_length", "gauge", "requests waiting for a slot", double(s.queue_length));
     metric("qiusuo_slots_busy", "gauge", "slots generating", double(s.active_slots));
     metric("qiusuo_slots_total", "gauge", "slots (--parallel)", double(opt.parallel));
@@ -237,9 +244,14 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt, std::un
   if (opt.reasoning == "on") impl->reasoning_model = true;
   else if (opt.reasoning == "off") impl->reasoning_model = false;
   else impl->reasoning_model = impl->protocol.always_reasons;
-  // Enough HTTP threads for every slot and every queued request to hold a stream open.
-  const int threads = std::max(16, opt.parallel + opt.max_queue + 8);
-  impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // One HTTP thread per admitted connection (the pool grows up to --max-connections), so every
+  // slot and queued request can hold a stream open and /health is answered beside them.
+  ConnectionLimits limits;
+  limits.header_timeout_s = opt.header_timeout_s;
+  limits.body_timeout_s = opt.body_timeout_s;
+  limits.max_connections = opt.max_connections;
+  limits.max_connections_per_client = opt.max_connections_per_client;
+  impl->http.SetLimits(limits);
   impl->http.set_payload_max_length(16u << 20);
   impl->http.set_read_timeout(60, 0);
   impl->http.set_write_timeout(30, 0);
@@ -255,13 +267,20 @@ Result<int> Server::Bind() {
                                   : (impl_->http.bind_to_port(impl_->opt.host, impl_->opt.port) ? impl_->opt.port : -1);
   if (port < 0)
     return IoError("cannot listen on " + impl_->opt.host + ":" + std::to_string(impl_->opt.port));
+  impl_->http.WidenBacklog();
   return port;
 }
 
 void Server::Run() { impl_->http.listen_after_bind(); }
-void Server::Stop() {
-  if (impl_->engine) impl_->engine->Shutdown();  // streams in flight end now, so the HTTP threads can be joined
-  impl_->http.stop();
+void Server::Stop() { Shutdown(0); }
+
+void Server::Shutdown(double grace_s) {
+  impl_->http.stop();  // closes the listening socket; idle keep-alive connections close within 50 ms
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace_s);
+  while (impl_->http.active_connections() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (impl_->engine) impl_->engine->Shutdown();  // what is left ends now (503 / an error event)
+  impl_->http.CutReading();  // and clients still sending a request are cut, so Run() returns
 }
 
 }  // namespace qs::server

@@ -40,6 +40,12 @@ struct ServerOptions {
   // Origins that get Access-Control-Allow-Origin ("*": any). Empty: same-origin only (the web
   // page at / needs no CORS).
   std::vector<std::string> cors_origins;
+  // Against slow and greedy clients (server/http_guard.h): 408 past a deadline, 429 past a limit.
+  double header_timeout_s = 10;
+  double body_timeout_s = 60;
+  int max_connections = 512;             // 0: no limit
+  int max_connections_per_client = 128;  // per peer address; 0: no limit
+  double shutdown_grace_s = 30;          // Shutdown(): how long requests in flight may run on
 };
 
 // Whether `key` can be an API key: printable ASCII without spaces. A space or control character
@@ -58,9 +64,13 @@ class Server {
   ~Server();
   // Binds the socket; returns the port (useful with port 0).
   Result<int> Bind();
-  // Serves until Stop() (from another thread or a signal handler thread).
+  // Serves until Stop() or Shutdown() (from another thread or a signal handler thread).
   void Run();
+  // Ends at once: requests in flight end with a 503 (an error event in a stream).
   void Stop();
+  // Graceful: stops accepting (new connections are refused), lets requests in flight finish for
+  // up to `grace_s` seconds, then ends the rest as Stop() does. Run() returns once all are done.
+  void Shutdown(double grace_s);
 
   struct Impl;
 

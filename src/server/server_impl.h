@@ -16,6 +16,7 @@
 #include "runtime/json_constraint.h"
 #include "runtime/scheduler.h"
 #include "server/api.h"
+#include "server/http_guard.h"
 #include "server/server.h"
 #include "chat/chat_template.h"
 #include "chat/protocol.h"
@@ -34,7 +35,7 @@ struct Server::Impl {
   Scheduler* sched = nullptr;
   std::vector<int32_t> eos_ids;
   bool reasoning_model = false;
-  httplib::Server http;
+  GuardedHttpServer http;  // httplib with connection limits and request deadlines
 
   std::mutex vocab_mu;
   std::shared_ptr<const VocabBytes> vocab_bytes;  // built on the first JSON-mode request

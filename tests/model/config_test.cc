@@ -114,6 +114,20 @@ TEST(Config, RejectsInconsistentValues) {
   ExpectRejected(j, "kept groups");
 }
 
+// Counts that would cost memory or time proportional to them are bounded before anything is built.
+TEST(Config, RejectsHostileCounts) {
+  auto j = TinyV3(); j["n_routed_experts"] = 10000000; j["n_group"] = 1; j["topk_group"] = 1;
+  ExpectRejected(j, "n_routed_experts = 10000000 is out of range");
+  j = TinyV3(); j["n_shared_experts"] = 1000000;
+  ExpectRejected(j, "n_shared_experts");
+  j = TinyV3(); j["n_routed_experts"] = 65536; j["n_group"] = 1; j["topk_group"] = 1; j["num_hidden_layers"] = 4000;
+  ExpectRejected(j, "n_routed_experts * layers");
+  j = TinyV3(); j["num_hidden_layers"] = 100000;
+  ExpectRejected(j, "num_hidden_layers");
+  j = TinyV3(); j["vocab_size"] = int64_t{1} << 40;
+  ExpectRejected(j, "vocab_size");
+}
+
 TEST(Config, RejectsMalformedJson) {
   auto c = ParseModelConfig("{\"hidden_size\": 12,", "cfg/config.json");
   ASSERT_FALSE(c.ok());

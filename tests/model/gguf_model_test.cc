@@ -5,6 +5,9 @@
 //  * wrong shapes, missing tensors, unknown architectures: clear errors naming file and tensor.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <chrono>
 #include <cmath>
 #include <functional>
 
@@ -135,6 +138,31 @@ TEST(GgufModelErrors, NameTheFileAndTensor) {
   }, "ffn_up_exps");
   ExpectLoadError("gating", [](GgufWriter& w) { w.SetU32("deepseek2.expert_gating_func", 7); }, keep,
                   "expert_gating_func");
+}
+
+// A hostile expert count must be refused from the metadata alone: blocks hold one FfnWeights per
+// expert and are built before any tensor is checked, so 10^7 experts used to take minutes and ~1 GB.
+TEST(GgufModelErrors, HostileExpertCountFailsFastWithBoundedMemory) {
+  QS_REQUIRE_FIXTURES();
+  auto keep = [](const GgufTensorInfo& t) { return std::vector<OutTensor>{Same(t)}; };
+  auto peak_kb = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<long>(u.ru_maxrss);
+  };
+  const long before = peak_kb();
+  auto t0 = std::chrono::steady_clock::now();
+  ExpectLoadError("experts-1e7", [](GgufWriter& w) { w.SetU32("deepseek2.expert_count", 10000000); }, keep,
+                  "n_routed_experts = 10000000 is out of range");
+  // Within the bound but not what the file holds: the stacked expert tensors' shapes disagree.
+  ExpectLoadError("experts-60000", [](GgufWriter& w) {
+    w.SetU32("deepseek2.expert_count", 60000);
+    w.SetU32("deepseek2.expert_group_count", 1);
+    w.SetU32("deepseek2.expert_group_used_count", 1);
+  }, keep, "ffn_");
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(s, 2.0) << "two rewrites and two refused loads";
+  EXPECT_LT(peak_kb() - before, 200L * 1024) << "peak RSS grew by " << (peak_kb() - before) << " KiB";
 }
 
 }  // namespace

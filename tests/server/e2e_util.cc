@@ -126,6 +126,20 @@ void ServerProcess::Stop() {
   pid_ = -1;
 }
 
+int ServerProcess::Wait(double timeout_s) {
+  if (pid_ <= 0) return -1;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  int status = 0;
+  do {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < until);
+  return -1;
+}
+
 SseResult ParseSse(const std::string& body) {
   SseResult r;
   size_t pos = 0;

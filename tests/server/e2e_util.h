@@ -27,6 +27,9 @@ class ServerProcess {
   bool Start(const std::string& model, const std::vector<std::string>& args, std::string* error);
   ~ServerProcess() { Stop(); }
   void Stop();
+  // Waits up to `timeout_s` for the process to exit by itself; its wait status, or -1 if it is
+  // still running (then it stays in our hands: Stop() ends it).
+  int Wait(double timeout_s);
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
 
