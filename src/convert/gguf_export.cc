@@ -167,10 +167,11 @@ Result<std::vector<GgufPlanEntry>> PlanGgufTensors(const ModelConfig& c, const G
     e.ne = {rd / 2};
     plan.push_back(e);
   }
+  const bool keep_mtp = FindArchitecture(c)->gguf_keeps_mtp;
   for (const TensorDecl& s : specs) {
     int hf_layer = -1;
-    if (std::sscanf(s.name.c_str(), "model.layers.%d.", &hf_layer) == 1 && hf_layer >= c.num_hidden_layers)
-      continue;  // MTP modules (V3 model.layers.61): llama.cpp does not load them
+    if (!keep_mtp && std::sscanf(s.name.c_str(), "model.layers.%d.", &hf_layer) == 1 && hf_layer >= c.num_hidden_layers)
+      continue;  // MTP modules (V3 model.layers.61): llama.cpp's deepseek2 does not load them
     const auto g = HfToGgufName(s.name);
     if (!g) return Status(ErrorCode::kInternal, "no GGUF name for tensor '" + s.name + "'");
     const int64_t layer = LayerOf(g->name);
@@ -233,7 +234,9 @@ Status WriteGgufConfigMetadata(const ModelConfig& c, const std::string& model_na
   w->SetString("general.architecture", arch);
   w->SetString("general.type", "model");
   w->SetString("general.name", model_name);
-  u32("block_count", c.num_hidden_layers);
+  const ArchSpec* spec = FindArchitecture(c);
+  // MTP layers the architecture keeps in GGUF follow the main ones and are counted (arch.h).
+  u32("block_count", c.num_hidden_layers + (spec && spec->gguf_keeps_mtp ? c.num_nextn_predict_layers : 0));
   u32("context_length", c.max_position_embeddings);
   u32("embedding_length", c.hidden_size);
   if (c.intermediate_size > 0) u32("feed_forward_length", c.intermediate_size);
@@ -245,7 +248,7 @@ Status WriteGgufConfigMetadata(const ModelConfig& c, const std::string& model_na
   w->SetU32("general.file_type", static_cast<uint32_t>(ft.llama_ftype));
 
   // The architecture's own keys (model/arch/<family>.cc).
-  if (const ArchSpec* spec = FindArchitecture(c); spec && spec->write_gguf) spec->write_gguf(c, A, w);
+  if (spec && spec->write_gguf) spec->write_gguf(c, A, w);
   if (c.rope.scaling == RopeScaling::kLinear) {
     w->SetString(A + "rope.scaling.type", "linear");
     f32("rope.scaling.factor", c.rope.factor);

@@ -311,7 +311,8 @@ Status QuantizeModel(const QuantizeOptions& o) {
       if (std::sscanf(n.c_str(), "model.layers.%d.", &l) == 1 && l >= c.num_hidden_layers) ++mtp;
       else unused.push_back(n);
     }
-    if (mtp) QS_LOG_INFO("skipped %d tensors of the MTP layers (llama.cpp does not load them)", mtp);
+    if (mtp) QS_LOG_INFO("skipped %d tensors of the MTP layers (llama.cpp's %s does not load them)", mtp,
+                         GgufArchitecture(c).c_str());
     for (auto& n : unused) QS_LOG_WARN("%s: tensor '%s' was not converted", o.model.c_str(), n.c_str());
     return Status::Ok();
   }

@@ -52,6 +52,14 @@ constexpr Rule kRules[] = {
     {"model.layers.{L}.mlp.shared_experts.gate_proj.weight", "blk.{L}.ffn_gate_shexp.weight"},
     {"model.layers.{L}.mlp.shared_experts.up_proj.weight", "blk.{L}.ffn_up_shexp.weight"},
     {"model.layers.{L}.mlp.shared_experts.down_proj.weight", "blk.{L}.ffn_down_shexp.weight"},
+    // The MTP module's own tensors (V3 paper §2.2; gguf-py MODEL_TENSOR.NEXTN_*), where an
+    // architecture keeps them (DeepSeek-V3.2); its decoder layer uses the names above.
+    {"model.layers.{L}.embed_tokens.weight", "blk.{L}.nextn.embed_tokens.weight"},
+    {"model.layers.{L}.enorm.weight", "blk.{L}.nextn.enorm.weight"},
+    {"model.layers.{L}.hnorm.weight", "blk.{L}.nextn.hnorm.weight"},
+    {"model.layers.{L}.eh_proj.weight", "blk.{L}.nextn.eh_proj.weight"},
+    {"model.layers.{L}.shared_head.norm.weight", "blk.{L}.nextn.shared_head_norm.weight"},
+    {"model.layers.{L}.shared_head.head.weight", "blk.{L}.nextn.shared_head_head.weight"},
 };
 
 std::vector<Rule>& ExtraRules() {

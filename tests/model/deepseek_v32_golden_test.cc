@@ -15,6 +15,7 @@
 
 #include "base/thread_pool.h"
 #include "io/checkpoint.h"
+#include "io/gguf.h"
 #include "convert/gguf_quantize.h"
 #include "convert/synth.h"
 #include "model/model.h"
@@ -245,6 +246,31 @@ TEST(V32Gguf, F32ExportRoundTrips) {
   ThreadPool pool(2);
   ASSERT_TRUE((*m)->Forward(k.tokens.data(), T, cache.get(), logits.data(), &pool).ok());
   EXPECT_LE(MaxAbsDiff(logits, k.logits), kLogitTol);
+  // llama.cpp's deepseek32 keeps the MTP layer after the main ones (block_count counts it):
+  // written that way, read back as 3 main layers + 1 MTP module with the same MTP logits.
+  auto g = GgufFile::Open(out);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ((*g)->GetInt("deepseek32.block_count").value(), 4);
+  EXPECT_EQ((*g)->GetInt("deepseek32.nextn_predict_layers").value(), 1);
+  EXPECT_NE((*g)->FindTensor("blk.3.nextn.eh_proj.weight"), nullptr);
+  EXPECT_NE((*g)->FindTensor("blk.3.indexer.attn_k.weight"), nullptr);
+  EXPECT_EQ((*m)->config().num_hidden_layers, 3);
+  ASSERT_EQ((*m)->mtp_modules(), 1);
+  auto hf = LoadModel(Dir("v32-tiny") + "/checkpoint");
+  ASSERT_TRUE(hf.ok());
+  std::vector<float> mtp[2];
+  Model* models[2] = {hf->get(), m->get()};
+  for (int i = 0; i < 2; ++i) {
+    auto c = models[i]->NewCache(T);
+    ForwardTrace tr;
+    tr.record_final_hidden = true;
+    std::vector<float> lg(static_cast<size_t>(T * V));
+    ASSERT_TRUE(models[i]->Forward(k.tokens.data(), T, c.get(), lg.data(), &pool, &tr).ok());
+    auto mc = models[i]->NewMtpCache(T);
+    mtp[i].resize(static_cast<size_t>((T - 1) * V));
+    ASSERT_TRUE(models[i]->ForwardMtp(tr.final_hidden.data(), k.tokens.data() + 1, T - 1, mc.get(), mtp[i].data(), &pool).ok());
+  }
+  EXPECT_LE(MaxAbsDiff(mtp[0], mtp[1]), kLogitTol);
   std::filesystem::remove(out);
 }
 

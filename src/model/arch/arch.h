@@ -41,6 +41,10 @@ struct ArchSpec {
   // llama.cpp's converter permutes q_proj / k_proj rows (and biases) for this architecture (its
   // rope then rotates adjacent pairs): convert_hf_to_gguf.py LlamaModel.modify_tensors.
   bool gguf_permutes_qk = false;
+  // llama.cpp's converter keeps the MTP layers for this architecture (skip_mtp = False): they
+  // follow the main layers, `block_count` counts them and `<arch>.nextn_predict_layers` says how
+  // many (convert_hf_to_gguf.py DeepseekV32Model). Otherwise they are dropped on export.
+  bool gguf_keeps_mtp = false;
   // llama_tensor_get_type's LLM_TYPE_70B rule: with this many layers (llama with 80, e.g.
   // R1-Distill-Llama-70B: 8 query heads share each attn_v) Q3_K/Q4_K attn_v gets Q5_K. 0: none.
   int64_t gguf_attn_v_more_bits_layers = 0;

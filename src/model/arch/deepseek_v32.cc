@@ -42,9 +42,14 @@ LayerBlocks MakeLayer(const ModelConfig& c, int64_t layer, const std::string& pr
   return b;
 }
 
-// llama.cpp deepseek32: the deepseek2 keys plus attention.indexer.{head_count,key_length,top_k}.
+// llama.cpp deepseek32: the deepseek2 keys plus attention.indexer.{head_count,key_length,top_k};
+// block_count includes the nextn_predict_layers MTP layers, which follow the main ones.
 Status ReadGguf(const GgufFile& g, const std::string& A, ModelConfig* c) {
   QS_RETURN_IF_ERROR(ReadDeepSeekGguf(g, A, c));
+  if (c->num_nextn_predict_layers < 0 || c->num_nextn_predict_layers >= c->num_hidden_layers)
+    return InvalidArgument(g.path() + ": " + A + "nextn_predict_layers = " + std::to_string(c->num_nextn_predict_layers) +
+                           " leaves no main layer of block_count " + std::to_string(c->num_hidden_layers));
+  c->num_hidden_layers -= c->num_nextn_predict_layers;
   c->moe_scale_only_if_not_normalized = false;  // V3's rule
   QS_ASSIGN_OR_RETURN(c->index_n_heads, g.GetInt(A + "attention.indexer.head_count"));
   QS_ASSIGN_OR_RETURN(c->index_head_dim, g.GetInt(A + "attention.indexer.key_length"));
@@ -54,6 +59,7 @@ Status ReadGguf(const GgufFile& g, const std::string& A, ModelConfig* c) {
 
 void WriteGguf(const ModelConfig& c, const std::string& A, GgufWriter* w) {
   WriteDeepSeekGguf(c, A, w);
+  w->SetU32(A + "nextn_predict_layers", static_cast<uint32_t>(c.num_nextn_predict_layers));
   w->SetU32(A + "attention.indexer.head_count", static_cast<uint32_t>(c.index_n_heads));
   w->SetU32(A + "attention.indexer.key_length", static_cast<uint32_t>(c.index_head_dim));
   w->SetU32(A + "attention.indexer.top_k", static_cast<uint32_t>(c.index_topk));
@@ -67,6 +73,7 @@ const ArchSpec kV32 = {
     .read_config = ReadConfig,
     .read_gguf = ReadGguf,
     .write_gguf = WriteGguf,
+    .gguf_keeps_mtp = true,
     .check = Check,
     .make_layer = MakeLayer,
 };
