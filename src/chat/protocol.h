@@ -64,8 +64,7 @@ struct ChatProtocol {
 // The protocol for a family (its tokens and syntax).
 ChatProtocol ProtocolFor(ChatFamily family);
 
-// Picks the family from the template a model ships (its markup and variables) and the model's
-// HF architecture name ("Qwen2ForCausalLM" tells R1-Distill from R1; may be empty).
+// Picks the family from the template a model ships (its markup and variables).
 // `model_family`: the architecture spec's chat family (ModelInfo::chat_family, model/arch/), e.g.
 // "deepseek-r1-distill" for the dense distills, whose template is R1's.
 ChatProtocol DetectChatProtocol(const ModelChatTemplate& mct, const std::string& model_family = "");

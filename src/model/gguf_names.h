@@ -42,7 +42,7 @@ struct GgufNameRegistrar {
   GgufNameRegistrar(std::initializer_list<std::pair<const char*, const char*>> hf_to_gguf);
 };
 
-// llama.cpp's `general.architecture` for a config ("qwen2", "llama", "deepseek2"); empty if none.
+// llama.cpp's `general.architecture` for a config (its spec's gguf_arch); empty if none.
 std::string GgufArchitecture(const ModelConfig& c);
 
 }  // namespace qs

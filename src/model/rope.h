@@ -10,8 +10,8 @@
 namespace qs {
 
 enum class RopeLayout {
-  kInterleaved,  // pairs (x[2i], x[2i+1]): DeepSeek MLA in HF layout, GGUF "llama" (GPT-J style)
-  kHalfSplit,    // pairs (x[i], x[i + d/2]): HF Llama/Qwen2, GGUF "qwen2" (NeoX style)
+  kInterleaved,  // pairs (x[2i], x[2i+1]): MLA in HF layout, llama.cpp rope type NORM (GPT-J style)
+  kHalfSplit,    // pairs (x[i], x[i + d/2]): HF GQA models, llama.cpp rope type NEOX, the V3.2 indexer
 };
 
 class Rope {

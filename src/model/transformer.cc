@@ -46,6 +46,26 @@ int64_t LayerOf(const std::string& name) {
   return any && i < name.size() && name[i] == '.' ? v : -1;
 }
 
+// Clears a trace for a new forward, records the input rows `h` when asked, and points the
+// per-layer record at it. Empty (no recording) without a trace.
+LayerTrace BeginTrace(ForwardTrace* trace, const std::vector<float>& h) {
+  LayerTrace lt;
+  if (!trace) return lt;
+  trace->hidden.clear();
+  trace->experts.clear();
+  trace->expert_weights.clear();
+  trace->moe_layers.clear();
+  trace->selected.clear();
+  trace->index_scores.clear();
+  trace->final_hidden.clear();
+  if (trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h.begin(), h.end());
+  lt.experts = &trace->experts;
+  lt.expert_weights = &trace->expert_weights;
+  lt.selected = &trace->selected;
+  if (trace->record_index_scores) lt.index_scores = &trace->index_scores;
+  return lt;
+}
+
 std::string LayerPrefix(int64_t l) { return "model.layers." + std::to_string(l) + "."; }
 
 Layer MakeLayer(const ModelConfig& c, const ArchSpec& spec, int64_t l) {
@@ -85,6 +105,22 @@ void VisitMtpHead(const ModelConfig& c, int64_t l, MtpModule* m, TensorVisitor& 
   v.Matrix(p + "shared_head.head.weight", m && m->own_head ? &m->head : nullptr, V, H, TensorRole::kHead);
 }
 
+// The widest rows of two layouts (every layer of released models has the same kind).
+void Widen(CacheLayout* a, const CacheLayout& b) {
+  a->k_width = std::max(a->k_width, b.k_width);
+  a->v_width = std::max(a->v_width, b.v_width);
+  a->aux_width = std::max(a->aux_width, b.aux_width);
+}
+
+// A decoder layer's norms and blocks from the source.
+Status LoadLayer(WeightSource& src, const ModelConfig& c, int64_t l, Layer* L) {
+  const std::string p = LayerPrefix(l);
+  QS_ASSIGN_OR_RETURN(L->attn_norm, src.Vector(p + "input_layernorm.weight", c.hidden_size));
+  QS_ASSIGN_OR_RETURN(L->ffn_norm, src.Vector(p + "post_attention_layernorm.weight", c.hidden_size));
+  QS_RETURN_IF_ERROR(L->blocks.attn->Load(src));
+  return L->blocks.ffn->Load(src);
+}
+
 class TransformerModel final : public Model {
  public:
   TransformerModel(const ModelConfig& c, const ArchSpec& spec, std::unique_ptr<WeightSource> src)
@@ -110,6 +146,17 @@ class TransformerModel final : public Model {
     }
   }
 
+  // Every tensor a checkpoint of this config holds (DeclareCheckpointTensors): the same walk over
+  // a model with no weights bound, with an MTP module for each num_nextn_predict_layers.
+  std::vector<TensorDecl> Declarations() {
+    for (int64_t j = 0; j < cfg_.num_nextn_predict_layers; ++j)
+      mtp_.emplace_back().layer = MakeLayer(cfg_, spec_, cfg_.num_hidden_layers + j);
+    std::vector<TensorDecl> out;
+    DeclareVisitor dv(&out);
+    VisitTensors(dv, /*head=*/!cfg_.tie_word_embeddings);
+    return out;
+  }
+
   // MTP modules present in the checkpoint (HF releases have them; llama.cpp's converter drops them).
   // Their cache is separate (NewMtpCache): MTP row i lags the main sequence by one token.
   Status LoadMtp() {
@@ -126,14 +173,8 @@ class TransformerModel final : public Model {
       LoadVisitor lv(*src_);
       VisitMtpHead(c, l, &m, lv);
       QS_RETURN_IF_ERROR(lv.status());
-      QS_ASSIGN_OR_RETURN(m.layer.attn_norm, src_->Vector(p + "input_layernorm.weight", c.hidden_size));
-      QS_ASSIGN_OR_RETURN(m.layer.ffn_norm, src_->Vector(p + "post_attention_layernorm.weight", c.hidden_size));
-      QS_RETURN_IF_ERROR(m.layer.blocks.attn->Load(*src_));
-      QS_RETURN_IF_ERROR(m.layer.blocks.ffn->Load(*src_));
-      const CacheLayout cl = m.layer.blocks.attn->cache_layout();
-      mtp_cache_.k_width = std::max(mtp_cache_.k_width, cl.k_width);
-      mtp_cache_.v_width = std::max(mtp_cache_.v_width, cl.v_width);
-      mtp_cache_.aux_width = std::max(mtp_cache_.aux_width, cl.aux_width);
+      QS_RETURN_IF_ERROR(LoadLayer(*src_, c, l, &m.layer));
+      Widen(&mtp_cache_, m.layer.blocks.attn->cache_layout());
     }
     return Status::Ok();
   }
@@ -143,12 +184,7 @@ class TransformerModel final : public Model {
     QS_ASSIGN_OR_RETURN(embed_, src_->Matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size));
     Progress progress("loading", static_cast<uint64_t>(c.num_hidden_layers));
     for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-      Layer& L = layers_[l];
-      const std::string p = LayerPrefix(l);
-      QS_ASSIGN_OR_RETURN(L.attn_norm, src_->Vector(p + "input_layernorm.weight", c.hidden_size));
-      QS_ASSIGN_OR_RETURN(L.ffn_norm, src_->Vector(p + "post_attention_layernorm.weight", c.hidden_size));
-      QS_RETURN_IF_ERROR(L.blocks.attn->Load(*src_));
-      QS_RETURN_IF_ERROR(L.blocks.ffn->Load(*src_));
+      QS_RETURN_IF_ERROR(LoadLayer(*src_, c, l, &layers_[l]));
       progress.Update(static_cast<uint64_t>(l + 1));
     }
     QS_ASSIGN_OR_RETURN(final_norm_, src_->Vector("model.norm.weight", c.hidden_size));
@@ -157,14 +193,14 @@ class TransformerModel final : public Model {
     } else {
       lm_head_ = embed_;
     }
-    // Cache rows: the widest layer decides (every layer of released models has the same kind).
-    for (const Layer& L : layers_) {
-      const CacheLayout cl = L.blocks.attn->cache_layout();
-      cache_.k_width = std::max(cache_.k_width, cl.k_width);
-      cache_.v_width = std::max(cache_.v_width, cl.v_width);
-      cache_.aux_width = std::max(cache_.aux_width, cl.aux_width);
-    }
+    for (const Layer& L : layers_) Widen(&cache_, L.blocks.attn->cache_layout());
     QS_RETURN_IF_ERROR(LoadMtp());
+    // Which tensors are routed experts (info's active count) comes from the walk, once.
+    std::vector<TensorDecl> decls;
+    DeclareVisitor dv(&decls);
+    VisitTensors(dv, /*head=*/true, /*mtp=*/false);
+    for (const TensorDecl& d : decls)
+      if (d.routed_expert) routed_.insert(d.name);
     // Anything left over must be an MTP layer; other strays are reported, not silently used.
     for (const auto& n : src_->Unused()) {
       int64_t l = LayerOf(n);
@@ -256,6 +292,7 @@ class TransformerModel final : public Model {
   std::vector<Layer> layers_;
   CacheLayout cache_;
   std::vector<std::string> mtp_tensors_;
+  std::set<std::string> routed_;  // HF names of routed-expert tensors (main layers)
   std::vector<MtpModule> mtp_;
   CacheLayout mtp_cache_;
   bool prepared_ = false, mtp_prepared_ = false;
@@ -290,20 +327,7 @@ Status TransformerModel::Run(const std::vector<SeqChunk>& chunks, ThreadPool* po
   y_.resize(static_cast<size_t>(T * D));
   for (size_t i = 0; i < chunks.size(); ++i)
     for (int64_t t = 0; t < chunks[i].n; ++t) DecodeRow(embed_, chunks[i].tokens[t], &h_[(segs_[i].t0 + t) * D]);
-  LayerTrace lt;
-  if (trace) {
-    trace->hidden.clear();
-    trace->experts.clear();
-    trace->expert_weights.clear();
-    trace->moe_layers.clear();
-    trace->selected.clear();
-    trace->index_scores.clear();
-    if (trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
-    lt.experts = &trace->experts;
-    lt.expert_weights = &trace->expert_weights;
-    lt.selected = &trace->selected;
-    if (trace->record_index_scores) lt.index_scores = &trace->index_scores;
-  }
+  const LayerTrace lt = BeginTrace(trace, h_);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     RunLayer(layers_[l], l, l, pool, trace, trace ? &lt : nullptr);
     if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
@@ -396,21 +420,7 @@ Status TransformerModel::ForwardMtp(const float* hidden, const int32_t* next_tok
     RmsNorm(hidden + t * D, m.hnorm.data(), D, c.rms_norm_eps, &mtp_in_[t * 2 * D + D]);
   }
   MatMul(m.eh_proj, mtp_in_.data(), T, h_.data(), pool);
-  LayerTrace lt;
-  if (trace) {
-    trace->hidden.clear();
-    trace->experts.clear();
-    trace->expert_weights.clear();
-    trace->moe_layers.clear();
-    trace->selected.clear();
-    trace->index_scores.clear();
-    trace->final_hidden.clear();
-    if (trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
-    lt.experts = &trace->experts;
-    lt.expert_weights = &trace->expert_weights;
-    lt.selected = &trace->selected;
-    if (trace->record_index_scores) lt.index_scores = &trace->index_scores;
-  }
+  const LayerTrace lt = BeginTrace(trace, h_);
   RunLayer(m.layer, c.num_hidden_layers, 0, pool, trace, trace ? &lt : nullptr);
   if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), h_.begin(), h_.end());
   cache->set_size(cache->size() + T);
@@ -428,11 +438,6 @@ ModelInfo TransformerModel::Info() const {
   info.mtp_modules = c.num_nextn_predict_layers;
   info.mtp_loaded = static_cast<int64_t>(mtp_.size());
   info.format = src_->is_gguf() ? "gguf" : "safetensors";
-  // Which tensors are routed experts comes from the declarations (the one walk), not from names.
-  std::set<std::string> routed;
-  if (auto decls = DeclareCheckpointTensors(c); decls.ok())
-    for (const TensorDecl& d : decls.value())
-      if (d.routed_expert) routed.insert(d.name);
   std::map<std::string, uint64_t> by_dtype;
   for (const WeightTensor& wt : src_->tensors()) {
     const std::string& n = wt.name;
@@ -450,7 +455,7 @@ ModelInfo TransformerModel::Info() const {
     by_dtype[t->dtype == DType::kGgmlBlock ? GgmlTypeName(t->qtype) : DTypeName(t->dtype)] += numel;
     info.n_params += numel;
     // Routed experts: only k of n_routed_experts run per token.
-    if (routed.count(n))
+    if (routed_.count(n))
       info.n_params_active += numel * static_cast<uint64_t>(c.num_experts_per_tok) / static_cast<uint64_t>(c.n_routed_experts);
     else
       info.n_params_active += numel;
@@ -479,23 +484,7 @@ Result<std::vector<TensorDecl>> DeclareCheckpointTensors(const ModelConfig& c) {
   if (!spec)
     return Unsupported("architecture '" + c.architecture + "' (model_type '" + c.model_type +
                        "') is not supported; supported: " + SupportedArchitectures());
-  std::vector<TensorDecl> out;
-  DeclareVisitor dv(&out);
-  TensorVisitor& v = dv;
-  v.Matrix("model.embed_tokens.weight", nullptr, c.vocab_size, c.hidden_size, TensorRole::kEmbed);
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    Layer L = MakeLayer(c, *spec, l);
-    VisitLayer(c, l, L, v);
-  }
-  v.Vector("model.norm.weight", nullptr, c.hidden_size, TensorRole::kNorm);
-  if (!c.tie_word_embeddings) v.Matrix("lm_head.weight", nullptr, c.vocab_size, c.hidden_size, TensorRole::kHead);
-  for (int64_t j = 0; j < c.num_nextn_predict_layers; ++j) {
-    const int64_t l = c.num_hidden_layers + j;
-    VisitMtpHead(c, l, nullptr, v);
-    Layer L = MakeLayer(c, *spec, l);
-    VisitLayer(c, l, L, v);
-  }
-  return out;
+  return TransformerModel(c, *spec, nullptr).Declarations();
 }
 
 }  // namespace qs

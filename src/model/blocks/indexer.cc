@@ -13,7 +13,8 @@ namespace qs {
 namespace {
 
 struct IndexerScratch {
-  std::vector<float> q, k, w, scores;
+  std::vector<float> q, k, w, scores, tmp;
+  std::vector<int32_t> order;
 };
 
 // llama.cpp's names for the indexer (gguf-py constants.py MODEL_TENSOR.INDEXER_*).
@@ -54,7 +55,8 @@ void Indexer::Select(const float* x, const float* qr, const BatchRows& rows, int
 
   const float head_scale = static_cast<float>(std::pow(static_cast<double>(nh_), -0.5));
   const float dim_scale = static_cast<float>(std::pow(static_cast<double>(d_), -0.5));
-  std::vector<float> tmp(static_cast<size_t>(d_));
+  std::vector<float>& tmp = sc.tmp;
+  tmp.resize(static_cast<size_t>(d_));
   for (int64_t t = 0; t < T; ++t) {
     const int64_t pos = rows.positions[t];
     // Key: LayerNorm, RoPE (first dr dims, half-split), Hadamard, e4m3 -> the aux cache row.
@@ -111,7 +113,7 @@ void Indexer::Select(const float* x, const float* qr, const BatchRows& rows, int
       continue;
     }
     const float* s = &sc.scores[t * S_max];
-    thread_local std::vector<int32_t> order;
+    std::vector<int32_t>& order = sc.order;
     order.resize(static_cast<size_t>(S));
     std::iota(order.begin(), order.end(), 0);
     std::nth_element(order.begin(), order.begin() + topk_ - 1, order.end(),
