@@ -1,5 +1,7 @@
 #include "chat/chat_template.h"
 
+#include "io/mapped_file.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -90,16 +92,9 @@ Result<std::string> RenderChatTemplate(const std::string& tmpl, const nlohmann::
 
 namespace {
 
-Result<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 Result<nlohmann::ordered_json> ReadJson(const std::string& path) {
-  QS_ASSIGN_OR_RETURN(std::string text, ReadText(path));
+  QS_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
   auto j = nlohmann::ordered_json::parse(text, nullptr, false);
   if (j.is_discarded()) return InvalidArgument(path + ": malformed JSON");
   return j;
@@ -172,7 +167,7 @@ Result<ModelChatTemplate> LoadFromDir(const std::string& dir) {
   const std::string jinja_path = (fs::path(dir) / "chat_template.jinja").string();
   const std::string json_path = (fs::path(dir) / "chat_template.json").string();
   if (fs::exists(jinja_path, ec)) {
-    QS_ASSIGN_OR_RETURN(out.source, ReadText(jinja_path));
+    QS_ASSIGN_OR_RETURN(out.source, ReadTextFile(jinja_path));
     out.origin = jinja_path;
   } else if (out.origin.empty() && fs::exists(json_path, ec)) {
     QS_ASSIGN_OR_RETURN(auto j, ReadJson(json_path));

@@ -9,6 +9,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "io/mapped_file.h"
 #include "chat/chat_template.h"
 #include "runtime/model_package.h"
 
@@ -21,13 +22,6 @@ struct Opts {
   bool add_generation_prompt = false;
 };
 
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 Result<nlohmann::ordered_json> ParseJsonText(const std::string& text, const std::string& what) {
   auto j = nlohmann::ordered_json::parse(text, nullptr, false);
@@ -49,12 +43,12 @@ Result<std::string> Render(const Opts& o, CLI::App* app) {
     opt.bos_token = m.bos_token;
     opt.eos_token = m.eos_token;
   } else {
-    QS_ASSIGN_OR_RETURN(source, ReadFile(o.tmpl));
+    QS_ASSIGN_OR_RETURN(source, ReadTextFile(o.tmpl));
   }
   if (app->count("--bos-token")) opt.bos_token = o.bos;
   if (app->count("--eos-token")) opt.eos_token = o.eos;
 
-  QS_ASSIGN_OR_RETURN(std::string mtext, ReadFile(o.messages));
+  QS_ASSIGN_OR_RETURN(std::string mtext, ReadTextFile(o.messages));
   QS_ASSIGN_OR_RETURN(nlohmann::ordered_json messages, ParseJsonText(mtext, o.messages));
   nlohmann::ordered_json tools;  // null: no tools
   // Also accept a request-like object {"messages": [...], "tools": [...]}.
@@ -63,7 +57,7 @@ Result<std::string> Render(const Opts& o, CLI::App* app) {
     messages = nlohmann::ordered_json(messages["messages"]);
   }
   if (!o.tools.empty()) {
-    QS_ASSIGN_OR_RETURN(std::string ttext, ReadFile(o.tools));
+    QS_ASSIGN_OR_RETURN(std::string ttext, ReadTextFile(o.tools));
     QS_ASSIGN_OR_RETURN(tools, ParseJsonText(ttext, o.tools));
   }
   if (!o.extra.empty()) {

@@ -85,15 +85,7 @@ double Metric(int port, const std::string& name) {
   return p == std::string::npos ? -1 : std::atof(r.c_str() + p + name.size() + 2);
 }
 
-class RobustHostile : public ::testing::Test {
- protected:
-  void SetUp() override {
-    QS_REQUIRE_FIXTURES();
-    std::string err = SharedTinyModel("v3", "", &model_);
-    ASSERT_TRUE(err.empty()) << err;
-  }
-  std::string model_;
-};
+class RobustHostile : public TinyV3ServerTest {};
 
 TEST_F(RobustHostile, SlowClientsAreCutAndHealthStaysUp) {
   ServerProcess s;

@@ -54,19 +54,13 @@ int GetStatus(int port, const std::string& path, const httplib::Headers& headers
   return r ? r->status : -1;
 }
 
-class Hostile : public ::testing::Test {
+class Hostile : public TinyV3ServerTest {
  protected:
-  void SetUp() override {
-    QS_REQUIRE_FIXTURES();
-    std::string err = SharedTinyModel("v3", "", &model_);
-    ASSERT_TRUE(err.empty()) << err;
-  }
   // The server still answers: /health and an ordinary chat request.
   void ExpectServing(int port) {
     EXPECT_EQ(GetStatus(port, "/health"), 200);
     EXPECT_EQ(PostRaw(port, Chat("Be brief.", "hi").dump()).status, 200);
   }
-  std::string model_;
 };
 
 // The reproducers that used to overflow the stack: message content and tool parameters nested

@@ -91,15 +91,7 @@ json StreamError(const std::string& sse) {
   return json();
 }
 
-class Robust : public ::testing::Test {
- protected:
-  void SetUp() override {
-    QS_REQUIRE_FIXTURES();
-    std::string err = SharedTinyModel("v3", "", &model_);
-    ASSERT_TRUE(err.empty()) << err;
-  }
-  std::string model_;
-};
+class Robust : public TinyV3ServerTest {};
 
 TEST_F(Robust, NonStreamingDisconnectFreesSlot) {
   ServerProcess s;

@@ -4,9 +4,13 @@
 
 #include <sys/types.h>
 
+#include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "testutil.h"
 
 namespace qs::test {
 
@@ -45,5 +49,16 @@ struct SseResult {
   std::string error;                   // malformed event
 };
 SseResult ParseSse(const std::string& body);
+
+// A test whose servers run the shared tiny DeepSeek-V3 model (skips without the fixtures).
+class TinyV3ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    QS_REQUIRE_FIXTURES();
+    std::string err = SharedTinyModel("v3", "", &model_);
+    ASSERT_TRUE(err.empty()) << err;
+  }
+  std::string model_;
+};
 
 }  // namespace qs::test
