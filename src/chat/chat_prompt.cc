@@ -68,8 +68,14 @@ Result<ChatPrompt> BuildChatPrompt(const ChatTemplate& tmpl, const ModelChatTemp
     text += "\n" + protocol.think_close + "\n\n";
     p.in_think = false;
   }
+  if (!opt.reasoning_prefix.empty()) {
+    if (!p.in_think) text += protocol.think_open;
+    text += opt.reasoning_prefix;
+    if (!suffix.empty()) text += protocol.think_close;
+  }
   text += suffix;
-  if (!suffix.empty()) p.in_think = protocol.EndsInThink(text);  // a continued prefix may open or close it
+  if (!suffix.empty() || !opt.reasoning_prefix.empty())
+    p.in_think = protocol.EndsInThink(text);  // a continued prefix may open or close it
   if (literal.empty()) {  // the common case: one piece
     p.text = std::move(text);
     QS_ASSIGN_OR_RETURN(p.ids, tok.Encode(p.text, /*parse_special=*/true, /*add_bos=*/false));

@@ -27,6 +27,9 @@ struct ChatPromptOptions {
   nlohmann::ordered_json template_vars = nlohmann::ordered_json::object();
   // Appended after the rendered prompt: an assistant prefix to continue, a forced tool-call opening.
   std::string suffix;
+  // Reasoning to continue (DeepSeek's prefix completion with reasoning_content): written inside
+  // <think> (opened if the prompt did not), closed when `suffix` (the answer's prefix) follows.
+  std::string reasoning_prefix;
   // If the prompt opened <think>, close it (JSON mode answers directly).
   bool close_think = false;
 };

@@ -3,7 +3,7 @@
 namespace qs::chat {
 
 OutputPipeline::OutputPipeline(const Tokenizer& tok, const OutputOptions& opt)
-    : opt_(opt), dec_(tok), stop_(opt.stop),
+    : tok_(tok), opt_(opt), dec_(tok), stop_(opt.stop),
       split_(opt.prompt_in_think, opt.protocol.think_open, opt.protocol.think_close),
       tools_(opt.protocol.tools, opt.protocol.dsml_block),
       raw_prefix_pending_(!opt.split_reasoning && opt.prompt_in_think) {}
@@ -34,8 +34,19 @@ OutputDelta OutputPipeline::Route(const std::string& text, bool final) {
   return d;
 }
 
+bool OutputPipeline::Hidden(int32_t token) const {
+  // Special tokens are control, not text: a model (random weights, or one that drifts) may emit
+  // <｜place▁holder▁no▁N｜>, <｜User｜>, <｜fim▁hole｜>... Only the markup the reasoning splitter and
+  // the tool-call parsers read passes through; the rest is never shown.
+  if (!tok_.IsSpecial(token)) return false;
+  const std::string_view t = tok_.TokenBytes(token);
+  return t != opt_.protocol.think_open && t != opt_.protocol.think_close &&
+         t.find("tool▁") == std::string_view::npos && t.find(ToolCallParser::kDsml) == std::string_view::npos;
+}
+
 OutputDelta OutputPipeline::Push(int32_t token) {
   if (stop_.stopped()) return {};
+  if (Hidden(token)) return {};
   if (opt_.split_reasoning && split_.in_think()) ++reasoning_tokens_;
   return Route(stop_.Push(dec_.Push(token)), false);
 }

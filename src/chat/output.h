@@ -43,6 +43,8 @@ class OutputPipeline {
 
  private:
   OutputDelta Route(const std::string& text, bool final);
+  bool Hidden(int32_t token) const;  // a special token that is not markup the pipeline reads
+  const Tokenizer& tok_;
   const OutputOptions opt_;
   StreamDecoder dec_;
   StopMatcher stop_;

@@ -117,4 +117,9 @@ int32_t Sampler::Sample(float* logits, int64_t V, const std::vector<int32_t>& hi
   return cand_[n - 1].second;
 }
 
+void Sampler::ApplyLogitBias(float* logits, int64_t V, const std::vector<std::pair<int32_t, float>>& bias) {
+  for (const auto& [id, b] : bias)
+    if (id >= 0 && id < V) logits[id] += b;
+}
+
 }  // namespace qs

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace qs {
@@ -22,6 +23,9 @@ struct SamplingParams {
   float presence_penalty = 0.0f;
   uint64_t seed = 0;
   bool has_seed = false;     // false: a random seed per request
+  // OpenAI's logit_bias: added to the token's logit before sampling (after the penalties), so it
+  // steers greedy decoding too; -100 all but bans a token, +100 all but forces it.
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
 
 struct TokenLogprob {
@@ -43,6 +47,9 @@ class Sampler {
   // reports them) of token `id` and the n most likely tokens. Call after Sample on the same logits.
   static TokenLogprob Logprob(const float* logits, int64_t V, int32_t id);
   static std::vector<TokenLogprob> TopLogprobs(const float* logits, int64_t V, int n);
+
+  // Adds each (token, bias) to logits[token] (ids outside [0, V) are skipped).
+  static void ApplyLogitBias(float* logits, int64_t V, const std::vector<std::pair<int32_t, float>>& bias);
 
   // Applies frequency/presence penalties to logits in place.
   static void ApplyPenalties(float* logits, int64_t V, const std::vector<int32_t>& history,

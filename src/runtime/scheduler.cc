@@ -197,6 +197,7 @@ bool Scheduler::AfterForward(Slot* s) {
   static const std::vector<int32_t> kNoHistory;
   Sampler::ApplyPenalties(last, vocab_, s->generated, s->req.sampling.frequency_penalty,
                           s->req.sampling.presence_penalty);
+  Sampler::ApplyLogitBias(last, vocab_, s->req.sampling.logit_bias);
   scratch_.assign(last, last + vocab_);
   int32_t tok = s->sampler->Sample(scratch_.data(), vocab_, kNoHistory, nullptr);
   if (c && (tok < 0 || !c->Allows(tok))) {

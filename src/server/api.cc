@@ -105,6 +105,7 @@ std::optional<ApiError> ParseGen(const ojson& j, bool chat, GenOptions* g) {
     if (!it->is_number_integer()) return Bad("'n' must be an integer", "n");
     if (it->get<int64_t>() != 1) return Invalid("'n' must be 1: one choice per request", "n");
   }
+  QS_API_TRY(ParseLogitBias(j, g));
   QS_API_TRY(Bool(j, "stream", &g->stream));
   if (auto it = j.find("stream_options"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) return Bad("'stream_options' must be an object", "stream_options");
@@ -220,6 +221,9 @@ std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r
           return Invalid("'prefix': true is only allowed on the last message, an assistant one", "messages");
         r->prefix = true;
         r->prefix_text = msg["content"].is_string() ? msg["content"].get<std::string>() : "";
+        // DeepSeek: the reasoning_content of a prefix message is the chain of thought to continue.
+        if (auto rc = m.find("reasoning_content"); rc != m.end() && rc->is_string())
+          r->prefix_reasoning = rc->get<std::string>();
         continue;  // not part of the rendered history
       }
     }
@@ -262,8 +266,9 @@ std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r
     if (!rf->is_object() || !rf->contains("type") || !(*rf)["type"].is_string())
       return Bad("'response_format' must be {type: text | json_object}", "response_format");
     std::string t = (*rf)["type"].get<std::string>();
-    if (t == "json_object") r->json_mode = true;
-    else if (t != "text") return Invalid("'response_format.type' must be text or json_object", "response_format");
+    if (t == "json_object" || t == "json_schema") r->json_mode = true;  // json_schema: ParseChatExtras
+    else if (t != "text")
+      return Invalid("'response_format.type' must be text, json_object or json_schema", "response_format");
   }
   if (auto rf = j.find("reasoning_format"); rf != j.end() && !rf->is_null()) {
     if (!rf->is_string()) return Bad("'reasoning_format' must be a string", "reasoning_format");
@@ -296,7 +301,7 @@ std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r
         return Invalid(std::string("'chat_template_kwargs' may not set '") + reserved + "'", "chat_template_kwargs");
     r->template_kwargs = *k;
   }
-  return std::nullopt;
+  return ParseChatExtras(j, r);
 }
 
 std::optional<ApiError> ParseCompletionRequest(const std::string& body, CompletionRequest* r, int max_depth) {

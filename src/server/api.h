@@ -39,9 +39,12 @@ struct ChatRequest {
   nlohmann::ordered_json tools;     // null when none
   std::string tool_choice = "auto";  // none | auto | required | the forced function's name
   bool forced_tool = false;          // tool_choice names a function
-  bool json_mode = false;
+  bool json_mode = false;            // json_object or json_schema: the answer is JSON
+  nlohmann::ordered_json json_schema;  // response_format json_schema's schema; null when none
+  bool parallel_tool_calls = true;   // false: at most one call per answer
   bool prefix = false;               // last assistant message continues (chat prefix completion)
   std::string prefix_text;
+  std::string prefix_reasoning;      // its reasoning_content: the reasoning to continue
   bool raw_reasoning = false;        // "reasoning_format": "raw"/"none": tags inline in content
   // The thinking switch: "thinking": {"type": "enabled" | "disabled"}, else implied by
   // "reasoning_effort" (any value but "none" enables it); nullopt: the template's default.
@@ -71,6 +74,14 @@ int JsonNestingDepth(std::string_view body, int limit);
 // top_p 0.95 for reasoning models (https://huggingface.co/deepseek-ai/DeepSeek-R1#usage-recommendations),
 // else OpenAI's 1.0 / 1.0.
 void ApplySamplingDefaults(GenOptions* g, bool reasoning_model);
+
+// Extra chat fields (server/api_extras.cc): response_format json_schema, parallel_tool_calls, strict
+// tools' schemas. Called by ParseChatRequest.
+std::optional<ApiError> ParseChatExtras(const nlohmann::ordered_json& j, ChatRequest* r);
+// logit_bias ({"token id": bias in [-100, 100]}), for chat and completions.
+std::optional<ApiError> ParseLogitBias(const nlohmann::ordered_json& j, GenOptions* g);
+// 422 when a logit_bias token id is outside the model's vocabulary.
+std::optional<ApiError> CheckLogitBias(const GenOptions& g, int64_t vocab_size);
 
 // Both return an error for malformed bodies; `body` is the raw request body.
 // `max_depth`: the nesting limit (--max-json-depth).

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "chat/chat_prompt.h"
+#include "server/api_extras.h"
 #include "server/connection.h"
 #include "chat/output.h"
 #include "server/server_impl.h"
@@ -112,7 +113,9 @@ json Usage(int64_t prompt, const GenOutcome& o, int64_t reasoning_tokens, bool c
             {"completion_tokens", o.completion_tokens},
             {"total_tokens", prompt + o.completion_tokens},
             {"prompt_cache_hit_tokens", o.cache_hit},
-            {"prompt_cache_miss_tokens", prompt - o.cache_hit}};
+            {"prompt_cache_miss_tokens", prompt - o.cache_hit},
+            // OpenAI's name for the same figure: OpenAI-style clients read only this one.
+            {"prompt_tokens_details", {{"cached_tokens", o.cache_hit}}}};
   if (chat) u["completion_tokens_details"] = {{"reasoning_tokens", reasoning_tokens}};
   return u;
 }
@@ -224,6 +227,7 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   chat::ChatPromptOptions po;
   po.template_vars = protocol.TemplateVars(cr.thinking, cr.reasoning_effort, cr.template_kwargs);
   po.suffix = cr.prefix_text + forced;
+  po.reasoning_prefix = cr.prefix_reasoning;
   po.close_think = cr.json_mode;
   auto ids = BuildChatPrompt(*tmpl, mct, protocol, *tok, cr.messages, use_tools ? cr.tools : ojson(nullptr), po);
   if (!ids.ok()) {
@@ -238,6 +242,7 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   const int64_t ctx = sched->options().ctx;
   if (n_prompt >= ctx) return SendError(res, Overloaded(Scheduler::SubmitError::kTooLong, n_prompt, ctx));
   if (auto e = CheckMaxTokens(cr.gen.max_tokens, n_prompt, ctx)) return SendError(res, *e);
+  if (auto e = CheckLogitBias(cr.gen, sched->vocab_size())) return SendError(res, *e);
 
   GenRequest g;
   g.prompt = std::move(ids->ids);
@@ -249,7 +254,8 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   g.max_tokens = cr.gen.max_tokens > 0 ? std::min(cr.gen.max_tokens, ctx - n_prompt) : ctx - n_prompt;
   g.stop_ids = eos_ids;
   g.top_logprobs = cr.gen.logprobs ? cr.gen.top_logprobs : -1;
-  if (cr.json_mode) g.constraint = std::make_shared<JsonConstraint>(Vocab(), eos_ids);
+  if (auto e = MakeChatConstraint(cr, protocol, *tok, [this] { return Vocab(); }, eos_ids, use_tools, &g.constraint))
+    return SendError(res, *e);
   Scheduler::SubmitError se;
   auto handle = sched->Submit(std::move(g), &se);
   if (!handle) return SendError(res, Overloaded(se, n_prompt, ctx));
@@ -294,7 +300,7 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
     if (!calls.empty()) {
       msg["tool_calls"] = ToolCallsJson(calls, false);
       if (content.empty()) msg["content"] = nullptr;
-      finish = "tool_calls";
+      if (finish != "length") finish = "tool_calls";  // a call cut off by max_tokens is "length"
     }
     json choice = {{"index", 0}, {"message", msg}, {"logprobs", nullptr}, {"finish_reason", finish}};
     if (want_logprobs) choice["logprobs"] = {{"content", lps}};
@@ -376,7 +382,7 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
     OutputDelta d = pipe->Finish(&calls);
     std::string finish = o.finish_reason;
     if (!d.empty() || (want_logprobs && !pending_lps.empty())) emit(d, /*force=*/!pending_lps.empty());
-    if (!calls.empty()) finish = "tool_calls";
+    if (!calls.empty() && finish != "length") finish = "tool_calls";
     Write(sink, chunk(json::object(), finish, nullptr));
     if (include_usage) {
       json u = base;
@@ -433,6 +439,7 @@ void Server::Impl::HandleCompletion(const httplib::Request& req, httplib::Respon
   const int64_t n_prompt = static_cast<int64_t>(ids.size()), ctx = sched->options().ctx;
   if (n_prompt >= ctx) return SendError(res, Overloaded(Scheduler::SubmitError::kTooLong, n_prompt, ctx));
   if (auto e = CheckMaxTokens(cr.gen.max_tokens, n_prompt, ctx)) return SendError(res, *e);
+  if (auto e = CheckLogitBias(cr.gen, sched->vocab_size())) return SendError(res, *e);
   GenRequest g;
   g.prompt = std::move(ids);
   g.cache_namespace = CacheNamespace(req, cr.user);

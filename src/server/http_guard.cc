@@ -92,7 +92,8 @@ void SendRaw(int fd, int status, const char* reason, const std::string& message,
                      (status == 429 ? "rate_limit_error" : "invalid_request_error") + R"(","param":null,"code":")" +
                      code + "\"}}";
   std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason +
-                  "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+                  "\r\nContent-Type: application/json\r\nConnection: close\r\n" +
+                  (status == 429 ? "Retry-After: 1\r\n" : "") + "Content-Length: " +
                   std::to_string(body.size()) + "\r\n\r\n" + body;
   (void)send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }

@@ -33,6 +33,8 @@ std::string Server::Impl::NewId(const char* prefix) {
 void Server::Impl::SendError(httplib::Response& res, const ApiError& e) {
   http_errors++;
   res.status = e.status;
+  // When to try again, for clients that honour it (the OpenAI SDKs' retry loop reads it).
+  if (e.status == 429 || e.status == 503) res.set_header("Retry-After", "1");
   res.set_content(Dump(e.ToJson()), "application/json");
 }
 
@@ -105,9 +107,9 @@ void Server::Impl::Routes() {
     }
     if (!allow.empty()) {
       res.set_header("Access-Control-Allow-Origin", allow);
-      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
       if (allow != "*") res.set_header("Vary", "Origin");
     }
+    ApiHeaders(req, res, !allow.empty());  // x-request-id, CORS preflight (server/api_routes.cc)
     return httplib::Server::HandlerResponse::Unhandled;
   });
   http.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
@@ -129,6 +131,7 @@ void Server::Impl::Routes() {
   };
   http.Get("/v1/models", models);
   http.Get("/models", models);
+  ApiRoutes();
   http.Get("/health", [this](const httplib::Request&, httplib::Response& r) {
     SchedulerStats s = sched->Stats();
     r.set_content(Dump(json{{"status", "ok"}, {"model", opt.model_id}, {"slots", opt.parallel},

@@ -46,6 +46,9 @@ struct Server::Impl {
   std::atomic<uint64_t> id_counter{0};
 
   void Routes();
+  // server/api_routes.cc: /beta/chat/completions, /v1/models/{id}; per-request headers.
+  void ApiRoutes();
+  void ApiHeaders(const httplib::Request& req, httplib::Response& res, bool cors);
   bool Authorized(const httplib::Request& req, httplib::Response& res);
   // The prefix-cache namespace of a request: its API key and `user` (0 with --shared-prefix-cache).
   uint64_t CacheNamespace(const httplib::Request& req, const std::string& user) const;

@@ -20,6 +20,20 @@ TEST(Sampler, GreedyPicksFirstMaximum) {
   EXPECT_EQ(s.Sample(tie.data(), 4, {}), 1);
 }
 
+// logit_bias moves a token's logit before sampling: it steers greedy decoding too.
+TEST(Sampler, LogitBiasSteersGreedy) {
+  SamplingParams p;
+  p.temperature = 0;
+  Sampler s(p);
+  auto l = Logits();
+  Sampler::ApplyLogitBias(l.data(), 5, {{3, 100.0f}, {99, 5.0f}, {-1, 5.0f}});  // out-of-range ids skipped
+  EXPECT_EQ(s.Sample(l.data(), 5, {}), 3);
+  l = Logits();
+  Sampler::ApplyLogitBias(l.data(), 5, {{1, -100.0f}});  // all but banned: the runner-up wins
+  EXPECT_EQ(s.Sample(l.data(), 5, {}), 4);
+  EXPECT_FLOAT_EQ(l[1], 3.0f - 100.0f);
+}
+
 TEST(Sampler, MaskIsRespected) {
   SamplingParams p;
   p.temperature = 0;

@@ -193,5 +193,64 @@ TEST(Api, NestingDepthIsBounded) {
   EXPECT_EQ(r.user, "u1");
 }
 
+// response_format json_schema, strict tools, parallel_tool_calls, logit_bias, a reasoning prefix.
+TEST(Api, StructuredOutputAndToolFields) {
+  const std::string msgs = R"("messages":[{"role":"user","content":"hi"}])";
+  auto parse = [](const std::string& body, ChatRequest* r) { return ParseChatRequest(body, r); };
+  ChatRequest r;
+  EXPECT_FALSE(parse("{" + msgs + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"p","strict":true,
+      "schema":{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false}}}})", &r));
+  EXPECT_TRUE(r.json_mode);
+  EXPECT_EQ(r.json_schema["properties"]["a"]["type"], "integer");
+  // An unsupported keyword is a 400 that names it.
+  ChatRequest bad;
+  auto e = parse("{" + msgs + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"p",
+      "schema":{"type":"object","properties":{"a":{"type":"string","pattern":"^x"}}}}}})", &bad);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->status, 400);
+  EXPECT_EQ(e->param, "response_format");
+  EXPECT_NE(e->message.find("'pattern'"), std::string::npos) << e->message;
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"response_format":{"type":"json_schema"}})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"response_format":{"type":"json_schema","json_schema":{"schema":5}}})"), 400);
+  // strict tools: their schema is checked; a non-strict tool's is not.
+  const std::string tool = R"("tools":[{"type":"function","function":{"name":"f","strict":true,"parameters":)";
+  EXPECT_EQ(ChatStatus("{" + msgs + "," + tool + R"({"type":"object","properties":{"x":{"type":"string"}}}}}]})"), 200);
+  ChatRequest bt;
+  e = parse("{" + msgs + "," + tool + R"({"type":"object","properties":{"x":{"type":"string","format":"uri"}}}}}]})", &bt);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->status, 400);
+  EXPECT_EQ(e->param, "tools");
+  EXPECT_NE(e->message.find("'format'"), std::string::npos) << e->message;
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"x":{"format":"uri"}}}}}]})"), 200);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"tools":[{"type":"function","function":{"name":"f","strict":"yes"}}]})"), 400);
+  ChatRequest pt;
+  EXPECT_FALSE(parse("{" + msgs + R"(,"parallel_tool_calls":false})", &pt));
+  EXPECT_FALSE(pt.parallel_tool_calls);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"parallel_tool_calls":"no"})"), 400);
+  // logit_bias: token-id keys, biases in [-100, 100].
+  ChatRequest lb;
+  EXPECT_FALSE(parse("{" + msgs + R"(,"logit_bias":{"15":-100,"7":2.5}})", &lb));
+  ASSERT_EQ(lb.gen.sampling.logit_bias.size(), 2u);
+  EXPECT_EQ(lb.gen.sampling.logit_bias[0].first, 15);
+  EXPECT_FLOAT_EQ(lb.gen.sampling.logit_bias[0].second, -100.0f);
+  EXPECT_FALSE(CheckLogitBias(lb.gen, 16));
+  auto oov = CheckLogitBias(lb.gen, 10);
+  ASSERT_TRUE(oov);
+  EXPECT_EQ(oov->status, 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"logit_bias":{"15":101}})"), 422);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"logit_bias":{"abc":1}})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"logit_bias":{"-3":1}})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"logit_bias":{"3":"x"}})"), 400);
+  EXPECT_EQ(ChatStatus("{" + msgs + R"(,"logit_bias":[1]})"), 400);
+  CompletionRequest cr;
+  EXPECT_FALSE(ParseCompletionRequest(R"({"prompt":"x","logit_bias":{"3":1}})", &cr));
+  EXPECT_EQ(cr.gen.sampling.logit_bias.size(), 1u);
+  // DeepSeek's reasoning prefix: reasoning_content on the prefix message.
+  ChatRequest rp;
+  EXPECT_FALSE(parse(R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"","reasoning_content":"Let me think","prefix":true}]})", &rp));
+  EXPECT_TRUE(rp.prefix);
+  EXPECT_EQ(rp.prefix_reasoning, "Let me think");
+}
+
 }  // namespace
 }  // namespace qs::server
