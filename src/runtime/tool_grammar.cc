@@ -28,12 +28,22 @@ Seq Cat(std::initializer_list<Seq> parts) {
 
 class Builder {
  public:
-  Builder(Grammar* g, const chat::ChatProtocol& p, SpecialTokens* sp) : g_(g), p_(p), sp_(sp), json_(g, kEmpty) {}
+  Builder(Grammar* g, const chat::ChatProtocol& p, SpecialTokens* sp, bool forced)
+      : g_(g), p_(p), sp_(sp), json_(g, kEmpty), forced_(forced) {}
+
+  // Whether a tool's arguments follow its schema: strict tools always; in a forced call (named or
+  // "required") every tool whose schema is in the supported subset, as vLLM constrains forced
+  // calls by the parameters schema; otherwise any JSON object.
+  bool UseSchema(const ojson& fn) {
+    if (IsStrict(fn)) return true;
+    if (!forced_ || Params(fn).is_null()) return false;
+    return CheckToolSchema(Params(fn)).ok();
+  }
 
   // V3 / V3.1: the arguments as one JSON value.
   Result<int> JsonArgs(const ojson& fn) {
     const ojson& params = Params(fn);
-    if (!IsStrict(fn)) return json_.AnyObject();
+    if (!UseSchema(fn)) return json_.AnyObject();
     if (params.is_null()) {
       int r = g_->NewRule();
       g_->AddAlt(r, g_->Lit("{}"));
@@ -48,7 +58,10 @@ class Builder {
     const std::string d = sp_->Mark(ToolCallDsml());
     const Seq close = g_->Lit("</" + d + "parameter>\n");
     const ojson& params = Params(fn);
-    if (!IsStrict(fn)) {
+    // DSML writes one parameter per property: the schema must be an object with properties.
+    const bool schema_ok = params.is_object() && (!params.contains("type") || params["type"] == "object") &&
+                           !params.contains("$ref") && !params.contains("anyOf") && !params.contains("oneOf");
+    if (!UseSchema(fn) || (!IsStrict(fn) && !schema_ok)) {
       ByteSet name = Grammar::TextBytes();
       name.reset('"');
       name.reset('<');
@@ -67,8 +80,7 @@ class Builder {
       return r;
     }
     const std::string where = "tools[" + fn.value("name", "") + "].parameters";
-    if (!params.is_object() || params.value("type", "object") != "object" || params.contains("$ref") ||
-        params.contains("anyOf") || params.contains("oneOf"))
+    if (!schema_ok)
       return InvalidArgument("a strict tool's parameters must be an object schema with properties at " + where);
     QS_RETURN_IF_ERROR(CheckToolSchema(params));  // every keyword, once, with the same errors as V3
     const ojson props = params.contains("properties") ? params["properties"] : ojson::object();
@@ -162,6 +174,7 @@ class Builder {
   const chat::ChatProtocol& p_;
   SpecialTokens* sp_;
   JsonSchemaGrammar json_;
+  bool forced_;
   int raw_char_ = -1;
 };
 
@@ -180,7 +193,7 @@ Result<std::shared_ptr<Grammar>> ToolCallGrammar(const chat::ChatProtocol& p, co
                                                  const ToolGrammarOptions& opt, SpecialTokens* sp) {
   if (p.tools == ToolSyntax::kNone) return InvalidArgument("this model's chat format has no tool calls");
   auto g = std::make_shared<Grammar>();
-  Builder b(g.get(), p, sp);
+  Builder b(g.get(), p, sp, opt.mode != ToolGrammarOptions::kAuto);
   // One alternative per declared tool: NAME + the rest of its call ("calls" starts at the name).
   int named_rest = -1;
   int calls = g->NewRule();

@@ -4,7 +4,8 @@
 // are offered with "auto" (free text, then optionally the calls).
 //
 // Names are limited to the declared tools (the named one for a named choice); arguments follow the
-// tool's `parameters` schema when the tool is `strict: true` (runtime/json_schema_grammar.h), and
+// tool's `parameters` schema when the tool is `strict: true` (runtime/json_schema_grammar.h), or in
+// a forced call when the schema is in the supported subset (vLLM's practice for forced calls), and
 // are any JSON object otherwise (V3 / V3.1), or any well-formed DSML parameters (V3.2). With
 // `parallel_tool_calls: false` the section holds exactly one call. In DSML, string="true" values
 // are raw text without '<' (the markup's next tag starts with it).

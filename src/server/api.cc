@@ -288,9 +288,9 @@ std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r
   if (auto e = j.find("reasoning_effort"); e != j.end() && !e->is_null()) {
     if (!e->is_string()) return Bad("'reasoning_effort' must be a string", "reasoning_effort");
     r->reasoning_effort = e->get<std::string>();
-    static const char* kEfforts[] = {"none", "minimal", "low", "medium", "high", "max"};
+    static const char* kEfforts[] = {"none", "minimal", "low", "medium", "high", "xhigh", "max"};
     if (std::find(std::begin(kEfforts), std::end(kEfforts), r->reasoning_effort) == std::end(kEfforts))
-      return Invalid("'reasoning_effort' must be none, minimal, low, medium, high or max", "reasoning_effort");
+      return Invalid("'reasoning_effort' must be none, minimal, low, medium, high, xhigh or max", "reasoning_effort");
     if (!r->thinking) r->thinking = r->reasoning_effort != "none";
   }
   r->template_kwargs = nullptr;
