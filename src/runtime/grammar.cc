@@ -201,6 +201,15 @@ bool GrammarMatcher::Feed(std::string_view s) {
   return true;
 }
 
+std::string GrammarMatcher::Key() const {
+  std::string k;
+  for (const Stack& s : stacks_) {
+    k.append(reinterpret_cast<const char*>(s.data()), s.size() * sizeof(uint32_t));
+    k.append(4, '\xFF');  // no position is 0xFFFFFFFF
+  }
+  return k;
+}
+
 bool GrammarMatcher::CanEnd() const {
   for (const Stack& s : stacks_)
     if (s.empty()) return true;
@@ -294,23 +303,53 @@ bool GrammarConstraint::Allows(int32_t token) {
   return m.Feed(*b);
 }
 
-void GrammarConstraint::Walk(uint32_t node, const GrammarMatcher& m, std::vector<uint8_t>* ok) const {
-  const VocabTrie::Node& n = trie_->nodes[node];
-  for (uint32_t e = n.first; e < n.first + n.count; ++e) {
-    GrammarMatcher m2 = m;
-    if (!m2.Feed(trie_->edges[e].first)) continue;
+int GrammarConstraint::Intern(const GrammarMatcher& m) {
+  std::string key = m.Key();
+  if (auto it = ids_.find(key); it != ids_.end()) return it->second;
+  const int id = static_cast<int>(states_.size());
+  states_.push_back(m);
+  std::array<int32_t, 256> row;
+  row.fill(-2);
+  next_.push_back(row);
+  ids_.emplace(std::move(key), id);
+  return id;
+}
+
+int GrammarConstraint::Next(int state, uint8_t b) {
+  int32_t n = next_[static_cast<size_t>(state)][b];
+  if (n != -2) return n;
+  GrammarMatcher m = states_[static_cast<size_t>(state)];
+  n = m.Feed(b) ? Intern(m) : -1;
+  next_[static_cast<size_t>(state)][b] = n;
+  return n;
+}
+
+void GrammarConstraint::Walk(uint32_t node, int state, std::vector<uint8_t>* ok) {
+  const VocabTrie::Node& nd = trie_->nodes[node];
+  for (uint32_t e = nd.first; e < nd.first + nd.count; ++e) {
+    const int t = Next(state, trie_->edges[e].first);
+    if (t < 0) continue;
     const VocabTrie::Node& c = trie_->nodes[trie_->edges[e].second];
     for (uint32_t i = c.tok_first; i < c.tok_first + c.tok_count; ++i) {
-      size_t t = static_cast<size_t>(trie_->toks[i]);
-      if (t < ok->size()) (*ok)[t] = 1;
+      size_t tok = static_cast<size_t>(trie_->toks[i]);
+      if (tok < ok->size()) (*ok)[tok] = 1;
     }
-    Walk(trie_->edges[e].second, m2, ok);
+    Walk(trie_->edges[e].second, t, ok);
   }
 }
 
 void GrammarConstraint::Mask(std::vector<uint8_t>* allowed) {
   std::vector<uint8_t> ok(allowed->size(), 0);
-  if (!trie_->nodes.empty()) Walk(0, m_, &ok);
+  if (!trie_->nodes.empty()) {
+    // States are never dropped during a walk (it holds their ids); between walks the cache starts
+    // afresh once it is large (one walk meets at most a few states per byte of depth).
+    if (states_.size() > kMaxStates) {
+      states_.clear();
+      next_.clear();
+      ids_.clear();
+    }
+    Walk(0, Intern(m_), &ok);
+  }
   for (auto& [id, enc] : specials_) {
     GrammarMatcher m = m_;
     if (id >= 0 && static_cast<size_t>(id) < ok.size()) ok[static_cast<size_t>(id)] = m.Feed(enc);

@@ -14,11 +14,13 @@
 // in UTF-8 text, so no byte set for text admits them and no text can spell a special token.
 #pragma once
 
+#include <array>
 #include <bitset>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -80,6 +82,8 @@ class GrammarMatcher {
   bool Feed(std::string_view s);
   bool CanEnd() const;  // what was fed is a whole sentence
   bool Dead() const { return stacks_.empty(); }
+  // The state as bytes (equal keys: equal states), to intern states.
+  std::string Key() const;
   // At most this many parses are followed at once (ambiguous grammars would grow without bound);
   // beyond it the later ones are dropped: the output stays valid, only less choice remains.
   static constexpr size_t kMaxStacks = 512;
@@ -117,6 +121,11 @@ struct VocabTrie {
   static std::shared_ptr<const VocabTrie> For(const std::shared_ptr<const VocabBytes>& vocab);
 };
 
+// A mask walks the vocabulary's prefix tree from the current state, one byte per edge. Matcher
+// states repeat (inside a string every ordinary character leads back to the same state), so the
+// constraint interns them and caches their byte transitions: a lazily built DFA over the states
+// met, as in XGrammar's and Outlines' precomputed masks but built on demand. A walk is then a
+// table lookup per edge: a mask costs milliseconds where feeding a matcher per edge costs a second.
 class GrammarConstraint : public TokenConstraint {
  public:
   GrammarConstraint(std::shared_ptr<const Grammar> g, std::shared_ptr<const VocabBytes> vocab,
@@ -129,12 +138,18 @@ class GrammarConstraint : public TokenConstraint {
  private:
   const std::string* Bytes(int32_t token) const;  // null: never allowed (eos handled apart)
   bool IsEos(int32_t t) const;
-  void Walk(uint32_t node, const GrammarMatcher& m, std::vector<uint8_t>* ok) const;
+  void Walk(uint32_t node, int state, std::vector<uint8_t>* ok);
+  int Intern(const GrammarMatcher& m);   // the state's id in the cache
+  int Next(int state, uint8_t b);         // -1: the byte is refused
+  static constexpr size_t kMaxStates = 4096;
   std::shared_ptr<const VocabBytes> vocab_;
   std::shared_ptr<const VocabTrie> trie_;
   std::vector<int32_t> eos_;
   std::vector<std::pair<int32_t, std::string>> specials_;
   GrammarMatcher m_;
+  std::vector<GrammarMatcher> states_;
+  std::vector<std::array<int32_t, 256>> next_;  // -2: not computed yet
+  std::unordered_map<std::string, int> ids_;
 };
 
 }  // namespace qs
