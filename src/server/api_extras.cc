@@ -27,6 +27,7 @@ ApiError Err(int status, const std::string& msg, const std::string& param) {
 bool AnyStrictTool(const ojson& tools) {
   if (!tools.is_array()) return false;
   for (auto& t : tools) {
+    if (!t.contains("function")) continue;
     const ojson& fn = t["function"];
     if (fn.contains("strict") && fn["strict"].is_boolean() && fn["strict"].get<bool>()) return true;
   }
@@ -38,7 +39,8 @@ bool AnyStrictTool(const ojson& tools) {
 std::optional<ApiError> ParseChatExtras(const ojson& j, ChatRequest* r) {
   // response_format: {type: "json_schema", json_schema: {name, schema, strict, description}}
   // (OpenAI's structured outputs; LangChain's with_structured_output sends it by default).
-  if (auto rf = j.find("response_format"); rf != j.end() && rf->is_object() && (*rf)["type"] == "json_schema") {
+  if (auto rf = j.find("response_format");
+      rf != j.end() && rf->is_object() && rf->contains("type") && (*rf)["type"] == "json_schema") {
     auto js = rf->find("json_schema");
     if (js == rf->end() || !js->is_object())
       return Err(400, "'response_format.json_schema' must be {name, schema, strict}", "response_format");
