@@ -10,6 +10,10 @@
 //
 // Bounded by a byte budget; least recently used entries are evicted first. A new entry that
 // extends an existing one replaces it. Not thread-safe: owned by the scheduler thread.
+//
+// With a DiskCache (set_disk, `serve --cache-dir`) every entry is also written to disk
+// (write-through, in the background) and a lookup takes the disk's match when it is longer than
+// the memory's: entries outlive the memory budget and a restart (runtime/disk_cache.h).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +24,8 @@
 #include "model/kv_cache.h"
 
 namespace qs {
+
+class DiskCache;
 
 class PrefixCache {
  public:
@@ -32,6 +38,9 @@ class PrefixCache {
   // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`.
   void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0);
 
+  // The second tier (not owned; null: memory only).
+  void set_disk(DiskCache* disk) { disk_ = disk; }
+
   size_t bytes() const { return bytes_; }
   size_t entries() const { return entries_.size(); }
   size_t budget() const { return budget_; }
@@ -40,12 +49,13 @@ class PrefixCache {
   struct Entry {
     std::vector<int32_t> tokens;
     uint64_t ns = 0;
-    std::unique_ptr<KvCache> kv;
+    std::shared_ptr<KvCache> kv;  // shared with a queued disk write
     size_t bytes = 0;
   };
   void EvictToFit(size_t incoming);
   size_t budget_, bytes_ = 0;
   std::list<Entry> entries_;  // front: most recently used
+  DiskCache* disk_ = nullptr;
 };
 
 }  // namespace qs

@@ -41,6 +41,7 @@ Scheduler::Scheduler(Model* model, const SchedulerOptions& opt, ThreadPool* pool
     : model_(model), opt_(opt), vocab_(model->config().vocab_size), pool_(pool), prefix_cache_(opt.cache_bytes) {
   opt_.parallel = std::max(1, opt_.parallel);
   opt_.chunk = std::max<int64_t>(1, opt_.chunk);
+  prefix_cache_.set_disk(opt_.disk_cache.get());
   if (!pool_) {
     own_pool_ = std::make_unique<ThreadPool>(opt_.threads);
     pool_ = own_pool_.get();
@@ -310,6 +311,7 @@ void Scheduler::Loop() {
     stats_.active_slots = a;
     stats_.cache_entries = prefix_cache_.entries();
     stats_.cache_bytes = prefix_cache_.bytes();
+    if (opt_.disk_cache) stats_.disk = opt_.disk_cache->Stats();
   }
   for (auto& s : slots_)
     if (s->busy) Finish(s.get(), "cancelled", false);

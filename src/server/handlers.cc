@@ -214,6 +214,7 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   ChatRequest cr;
   if (auto e = ParseChatRequest(req.body, &cr, opt.max_json_depth)) return SendError(res, *e);
   if (auto e = CheckModel(cr.model)) return SendError(res, *e);
+  if (cr.web_search) return HandleChatWithSearch(req, res, std::move(cr));
   // The prompt: the model's template with the generation prompt and the request's template
   // variables (thinking switch), plus a prefix to continue and, for a forced tool call, the
   // opening of the call in the model's syntax (as if generated).
