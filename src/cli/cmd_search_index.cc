@@ -47,7 +47,10 @@ int Run(const Opts& o) {
     if (!hits.ok()) return Fail(hits.status());
     for (size_t i = 0; i < hits->size(); ++i) {
       const auto& h = (*hits)[i];
-      std::printf("[%zu] %.3f %s\n    %s\n    %.200s\n", i + 1, h.score, h.title.c_str(), h.url.c_str(), h.snippet.c_str());
+      std::string text = h.snippet.substr(0, 200);
+      for (char& c : text)
+        if (c == '\n' || c == '\r') c = ' ';
+      std::printf("[%zu] %.3f %s\n    %s\n    %s\n", i + 1, h.score, h.title.c_str(), h.url.c_str(), text.c_str());
     }
     return 0;
   }

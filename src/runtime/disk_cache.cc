@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -165,7 +166,7 @@ Status DiskCache::Scan() {
       continue;
     }
     if (p.extension() != kExt || !it->is_regular_file()) continue;
-    FileHeader h;
+    FileHeader h{};
     Found f;
     Fd fd;
     Status st = ReadHead(p.string(), opt_.model_key, &h, &f.e.tokens, &fd);
@@ -223,7 +224,7 @@ int64_t DiskCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len, i
   }
   if (best == index_.size()) return 0;
   const std::string path = (fs::path(dir_) / index_[best].file).string();
-  FileHeader h;
+  FileHeader h{};
   std::vector<int32_t> file_tokens;
   Fd fd;
   Status st = ReadHead(path, opt_.model_key, &h, &file_tokens, &fd);

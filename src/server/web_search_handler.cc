@@ -174,6 +174,7 @@ void Server::Impl::HandleChatWithSearch(const httplib::Request& req, httplib::Re
                 {"total_tokens", a.prompt_tokens + a.completion_tokens},
                 {"prompt_cache_hit_tokens", a.cache_hit_tokens},
                 {"prompt_cache_miss_tokens", a.prompt_tokens - a.cache_hit_tokens},
+                {"prompt_tokens_details", {{"cached_tokens", a.cache_hit_tokens}}},
                 {"completion_tokens_details", {{"reasoning_tokens", a.reasoning_tokens}}}};
   };
   auto calls_json = [](const std::vector<chat::ToolCall>& calls, bool with_index) {

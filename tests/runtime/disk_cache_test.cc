@@ -287,9 +287,9 @@ TEST(DiskCacheScheduler, HitsAfterRestartSameOutputAndCorruptionIsHarmless) {
   auto key = ModelCacheKey(dir + "/m", *probe);
   ASSERT_TRUE(key.ok()) << key.status().message();
   // The key is stable and depends on the cache layout.
-  EXPECT_EQ(*ModelCacheKey(dir + "/m", *probe), *key);
+  EXPECT_EQ(ModelCacheKey(dir + "/m", *probe).value(), key.value());
   KvCache other(probe->n_layers(), probe->k_width() + 1, probe->v_width(), 1);
-  EXPECT_NE(*ModelCacheKey(dir + "/m", other), *key);
+  EXPECT_NE(ModelCacheKey(dir + "/m", other).value(), key.value());
 
   std::vector<int32_t> prompt;
   for (int i = 0; i < 90; ++i) prompt.push_back(2 + (i * 37) % 290);
