@@ -124,16 +124,19 @@ void Server::Impl::HandleChatWithSearch(const httplib::Request& req, httplib::Re
       add(pipe.PushText(forced));
       out->prompt_tokens = n_prompt;
       out->in_think = p->in_think;
+      // idle() every 200 ms whether tokens flow or not: a client that left is noticed mid-round.
+      auto next_idle = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
       for (;;) {
-        GenEvent ev;
-        if (!h->Next(&ev, std::chrono::milliseconds(200))) {
+        if (std::chrono::steady_clock::now() >= next_idle) {
+          next_idle = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
           if (!idle()) {
             h->Cancel();
             err = ApiError{499, "client gone", "", "", ""};
             return false;
           }
-          continue;
         }
+        GenEvent ev;
+        if (!h->Next(&ev, std::chrono::milliseconds(200))) continue;
         if (ev.kind == GenEvent::kStarted) {
           out->cache_hit_tokens = ev.cache_hit_tokens;
         } else if (ev.kind == GenEvent::kToken) {
