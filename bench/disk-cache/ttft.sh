@@ -42,7 +42,7 @@ start() {  # start the server with extra args; sets PID and PORT
   echo "server did not start"; cat "$CACHE/log"; exit 1
 }
 stop() { kill -TERM $PID; wait $PID || true; }
-PROMPT=$(python3 -c "print(' '.join(f'item {i} of the inventory is a crate of tea from Hangzhou;' for i in range(400)))")
+PROMPT=$(python3 -c "print(' '.join(f'item {i} of the inventory is a crate of tea from Hangzhou;' for i in range(266)))")
 BODY=$(jq -n --arg p "$PROMPT" '{prompt: $p, max_tokens: 1, temperature: 0}')
 ask() {  # prints: seconds prompt_tokens hit_tokens
   curl -s -o "$CACHE/out" -w '%{time_total}' "http://127.0.0.1:$PORT/v1/completions" \
