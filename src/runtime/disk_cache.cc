@@ -272,6 +272,11 @@ void DiskCache::Store(std::vector<int32_t> tokens, std::shared_ptr<const KvCache
   {
     std::lock_guard<std::mutex> lk(qmu_);
     if (stop_) return;
+    if (queue_.size() >= kMaxQueued) {
+      std::lock_guard<std::mutex> lk2(mu_);
+      stats_.skipped++;
+      return;
+    }
     queue_.push_back(Job{std::move(tokens), std::move(kv), ns});
   }
   qcv_.notify_all();

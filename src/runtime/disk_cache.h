@@ -47,6 +47,7 @@ struct DiskCacheStats {
   uint64_t writes = 0;                // entry files written
   uint64_t dropped = 0;               // corrupt, truncated or mismatched files deleted
   uint64_t evicted = 0;               // files deleted to stay within max_bytes
+  uint64_t skipped = 0;               // writes dropped because the queue was full
 };
 
 class DiskCache {
@@ -65,7 +66,9 @@ class DiskCache {
   int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, int64_t min_len, KvCache* dst, uint64_t ns);
   // Queues the first tokens.size() rows of `kv` for writing (kv must not change afterwards).
   // Entries of the same namespace that are a prefix of it are deleted once it is written; nothing
-  // is written when an entry already covers it.
+  // is written when an entry already covers it. When kMaxQueued writes are already waiting (the
+  // disk is slower than the requests) it is dropped rather than held in memory.
+  static constexpr size_t kMaxQueued = 32;
   void Store(std::vector<int32_t> tokens, std::shared_ptr<const KvCache> kv, uint64_t ns);
   // Waits until every queued write is on disk.
   void Flush();

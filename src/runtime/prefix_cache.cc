@@ -40,7 +40,7 @@ void PrefixCache::EvictToFit(size_t incoming) {
   }
 }
 
-void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns) {
+void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns, bool persist) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0 || n > src.size()) return;
   const size_t need = static_cast<size_t>(n) * src.bytes_per_token();
@@ -49,7 +49,7 @@ void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src,
     return kv->CopyPrefixFrom(src, n).ok() ? kv : nullptr;
   };
   if (need > budget_) {  // too big for memory; the disk may still take it
-    if (disk_) disk_->Store(tokens, copy(), ns);
+    if (disk_ && persist) disk_->Store(tokens, copy(), ns);
     return;
   }
   // Drop entries that are a prefix of the new one (it covers them); skip if one covers it.
@@ -75,7 +75,7 @@ void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src,
   e.ns = ns;
   e.kv = copy();
   if (!e.kv) return;
-  if (disk_) disk_->Store(tokens, e.kv, ns);
+  if (disk_ && persist) disk_->Store(tokens, e.kv, ns);
   e.bytes = need;
   bytes_ += need;
   entries_.push_front(std::move(e));

@@ -35,8 +35,10 @@ class PrefixCache {
   // those rows into `dst` (replacing its contents) and returns their number (0: nothing reused).
   // Only entries stored under the same namespace `ns` are considered.
   int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns = 0);
-  // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`.
-  void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0);
+  // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`; `persist`:
+  // also write it to the disk tier (the scheduler skips that for a prompt whose request goes on
+  // generating: its final entry covers it, and writing both would double the disk traffic).
+  void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0, bool persist = true);
 
   // The second tier (not owned; null: memory only).
   void set_disk(DiskCache* disk) { disk_ = disk; }

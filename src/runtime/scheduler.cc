@@ -189,7 +189,7 @@ bool Scheduler::AfterForward(Slot* s) {
   if (!s->pending.empty()) return true;  // more prompt chunks to go
   // Prompt done: share its rows at once, so requests with the same prefix (a common system
   // prompt) hit the cache while this one is still generating.
-  if (s->generated.empty()) prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace);
+  if (s->generated.empty()) prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace, /*persist=*/false);
 
   float* last = s->logits.data();
   TokenConstraint* c = s->req.constraint.get();
