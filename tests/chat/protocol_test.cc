@@ -352,5 +352,41 @@ TEST(OutputPipelineProtocol, V32ThinkingContentAndDsmlCall) {
   EXPECT_EQ(d.content + f.content, "Hello there");
 }
 
+// V4's answer with thinking on: reasoning until </think>, content, then the call in V4's
+// <｜DSML｜tool_calls> block (V3.2's function_calls block is not V4's: it stays content).
+TEST(OutputPipelineProtocol, V4ThinkingContentAndDsmlCall) {
+  QS_REQUIRE_FIXTURES();
+  auto tok = Tokenizer::Load(test::FixturesDir() + "/tokenizer/deepseek-v3");
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+  const std::string text =
+      "Need data.</think>Checking.\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"get_weather\">\n"
+      "<｜DSML｜parameter name=\"city\" string=\"true\">杭州</｜DSML｜parameter>\n"
+      "<｜DSML｜parameter name=\"days\" string=\"false\">2</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+  for (size_t k = 0; k <= text.size(); k += 7) {
+    OutputOptions oo;
+    oo.protocol = ProtocolFor(ChatFamily::kDeepSeekV4);
+    oo.prompt_in_think = true;  // the V4 prompt ended with "<think>"
+    oo.parse_tools = true;
+    OutputPipeline pipe(**tok, oo);
+    OutputDelta a = pipe.PushText(text.substr(0, k)), b = pipe.PushText(text.substr(k));
+    std::vector<ToolCall> calls;
+    OutputDelta f = pipe.Finish(&calls);
+    EXPECT_EQ(a.reasoning + b.reasoning + f.reasoning, "Need data.") << k;
+    EXPECT_EQ(a.content + b.content + f.content, "Checking.") << k;
+    ASSERT_EQ(calls.size(), 1u) << k;
+    EXPECT_EQ(calls[0].name, "get_weather");
+    EXPECT_EQ(calls[0].arguments, R"({"city":"杭州","days":2})");
+  }
+  OutputOptions oo;
+  oo.protocol = ProtocolFor(ChatFamily::kDeepSeekV4);
+  oo.parse_tools = true;
+  OutputPipeline pipe(**tok, oo);
+  OutputDelta d = pipe.PushText("x<｜DSML｜function_calls>y");
+  std::vector<ToolCall> calls;
+  OutputDelta f = pipe.Finish(&calls);
+  EXPECT_TRUE(calls.empty());
+  EXPECT_EQ(d.content + f.content, "x<｜DSML｜function_calls>y");
+}
+
 }  // namespace
 }  // namespace qs::chat
