@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config
       nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev
       libgtest-dev libgmock-dev libbenchmark-dev
+      libsqlite3-dev
       clang libclang-rt-14-dev python3 python3-jinja2)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -39,6 +39,16 @@ ChatProtocol ProtocolFor(ChatFamily family) {
       p.tools = ToolSyntax::kDsml;
       p.thinking_variable = "thinking";
       break;
+    case ChatFamily::kDeepSeekV4:
+      // The released V4 templates (shared/fixtures/chat-templates/deepseek-ai-DeepSeek-V4*.jinja):
+      // generation prompt "<｜Assistant｜><think>" with thinking on, "<｜Assistant｜></think>"
+      // off (the default); tool results come back as "<tool_result>…</tool_result>" in a user
+      // turn; calls are V3.2's DSML invokes inside <｜DSML｜tool_calls>.
+      p.name = "deepseek-v4";
+      p.tools = ToolSyntax::kDsml;
+      p.dsml_block = "tool_calls";
+      p.thinking_variable = "thinking";
+      break;
   }
   return p;
 }
@@ -46,11 +56,9 @@ ChatProtocol ProtocolFor(ChatFamily family) {
 ChatProtocol DetectChatProtocol(const ModelChatTemplate& mct, const std::string& model_family) {
   const std::string& s = mct.source;
   // DSML markup: V3.2 ("function_calls"); V4 writes the same invokes inside "tool_calls".
-  if (Has(s, "DSML")) {
-    ChatProtocol p = ProtocolFor(ChatFamily::kDeepSeekV32);
-    if (!Has(s, "function_calls") && Has(s, "tool_calls>")) p.dsml_block = "tool_calls";
-    return p;
-  }
+  if (Has(s, "DSML"))
+    return ProtocolFor(!Has(s, "function_calls") && Has(s, "tool_calls>") ? ChatFamily::kDeepSeekV4
+                                                                          : ChatFamily::kDeepSeekV32);
   // An R1-style generation prompt opens <think> and a newline, as a Jinja literal or raw.
   const bool opens_think = Has(s, "<think>\\n") || Has(s, "<think>\n");
   if (Has(s, "<｜tool▁sep｜>")) {

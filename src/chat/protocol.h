@@ -23,6 +23,8 @@ enum class ChatFamily {
   kR1Distill,   // R1-Distill-Qwen / -Llama (dense): R1's template on a Qwen2 / Llama model
   kDeepSeekV31, // V3.1 / V3.1-Terminus: hybrid thinking ("thinking" variable), "NAME<｜tool▁sep｜>ARGS"
   kDeepSeekV32, // V3.2: hybrid thinking, DSML tool-call markup
+  kDeepSeekV4,  // V4 / V4-Flash: hybrid thinking ("<think>" / "</think>"), `reasoning_effort`
+                // ("high" / "max" prefix the prompt), DSML markup inside "tool_calls"
 };
 
 enum class ToolSyntax {

@@ -106,6 +106,14 @@ QS_COMMAND(serve, "serve", "DeepSeek/OpenAI-compatible HTTP API server with a we
                   "on SIGTERM/SIGINT, seconds requests in flight may run on before they end with an error")
       ->check(CLI::Range(0.0, 86400.0));
   app->add_option("--cache-mb", o->cache_mb, "prefix cache budget in MiB");
+  app->add_option("--cache-dir", o->cache_dir,
+                  "directory for the prefix cache's disk tier (kept across restarts; one subdirectory per model)");
+  app->add_option("--cache-dir-bytes", o->cache_dir_bytes, "bound on --cache-dir per model (e.g. 10GiB; default 10GiB)")
+      ->transform(CLI::AsSizeValue(false));
+  app->add_option("--web-search-index", o->web_search_index,
+                  "enable the server-side web_search tool over this index (made with `qiusuo search-index add`)");
+  app->add_option("--web-search-results", o->web_search_results, "results per web search")->check(CLI::Range(1, 20));
+  app->add_option("--web-search-max", o->web_search_max, "web searches per request")->check(CLI::Range(1, 10));
   app->add_option("--model-id", o->model_id, "model name reported by /v1/models");
   app->add_option("--reasoning", o->reasoning, "auto | on | off: <think> split and R1 sampling defaults")
       ->check(CLI::IsMember({"auto", "on", "off"}));

@@ -26,7 +26,17 @@ Result<std::unique_ptr<Engine>> Engine::Create(ModelPackage package, const Engin
   e->pool_ = std::make_unique<ThreadPool>(options.scheduler.threads);
   // Repack now rather than in the first request.
   QS_RETURN_IF_ERROR(e->package_.model->Prepare(e->pool_.get()));
-  e->scheduler_ = std::make_unique<Scheduler>(e->package_.model.get(), options.scheduler, e->pool_.get());
+  SchedulerOptions so = options.scheduler;
+  if (!options.cache_dir.empty()) {
+    auto probe = e->package_.model->NewCache(1);
+    QS_ASSIGN_OR_RETURN(uint64_t key, ModelCacheKey(e->package_.path, *probe));
+    DiskCacheOptions dco;
+    dco.dir = options.cache_dir;
+    dco.max_bytes = options.cache_dir_bytes;
+    dco.model_key = key;
+    QS_ASSIGN_OR_RETURN(so.disk_cache, DiskCache::Open(dco));
+  }
+  e->scheduler_ = std::make_unique<Scheduler>(e->package_.model.get(), so, e->pool_.get());
   return e;
 }
 

@@ -24,6 +24,10 @@ struct EngineOptions {
   // Scheduler settings; scheduler.threads is the size of the engine's thread pool (0: the
   // process default, i.e. --threads / QIUSUO_THREADS or all cores).
   SchedulerOptions scheduler;
+  // The prefix cache's disk tier (runtime/disk_cache.h): a directory and its byte bound; empty:
+  // none. The model's key is computed from the package path.
+  std::string cache_dir;
+  uint64_t cache_dir_bytes = 0;
 };
 
 class Engine {

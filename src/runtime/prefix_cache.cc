@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/disk_cache.h"
+
 namespace qs {
 
 namespace {
@@ -20,6 +22,11 @@ int64_t PrefixCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len,
     int64_t l = std::min(CommonPrefix(tokens, it->tokens), max_len);
     if (l > best_len) best_len = l, best = it;
   }
+  // The disk's match when it is longer (read and verified into dst; 0 if it failed verification).
+  if (disk_) {
+    int64_t d = disk_->Lookup(tokens, max_len, best_len, dst, ns);
+    if (d > best_len) return d;
+  }
   if (best == entries_.end()) return 0;
   if (!dst->CopyPrefixFrom(*best->kv, best_len).ok()) return 0;
   entries_.splice(entries_.begin(), entries_, best);  // most recently used
@@ -33,11 +40,18 @@ void PrefixCache::EvictToFit(size_t incoming) {
   }
 }
 
-void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns) {
+void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns, bool persist) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0 || n > src.size()) return;
   const size_t need = static_cast<size_t>(n) * src.bytes_per_token();
-  if (need > budget_) return;
+  auto copy = [&] {
+    auto kv = std::make_shared<KvCache>(src.n_layers(), src.k_width(), src.v_width(), n, src.aux_width());
+    return kv->CopyPrefixFrom(src, n).ok() ? kv : nullptr;
+  };
+  if (need > budget_) {  // too big for memory; the disk may still take it
+    if (disk_ && persist) disk_->Store(tokens, copy(), ns);
+    return;
+  }
   // Drop entries that are a prefix of the new one (it covers them); skip if one covers it.
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (it->ns != ns) {  // another namespace's entry neither covers nor is covered by this one
@@ -59,8 +73,9 @@ void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src,
   Entry e;
   e.tokens = tokens;
   e.ns = ns;
-  e.kv = std::make_unique<KvCache>(src.n_layers(), src.k_width(), src.v_width(), n);
-  if (!e.kv->CopyPrefixFrom(src, n).ok()) return;
+  e.kv = copy();
+  if (!e.kv) return;
+  if (disk_ && persist) disk_->Store(tokens, e.kv, ns);
   e.bytes = need;
   bytes_ += need;
   entries_.push_front(std::move(e));

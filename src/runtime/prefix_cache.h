@@ -10,6 +10,10 @@
 //
 // Bounded by a byte budget; least recently used entries are evicted first. A new entry that
 // extends an existing one replaces it. Not thread-safe: owned by the scheduler thread.
+//
+// With a DiskCache (set_disk, `serve --cache-dir`) every entry is also written to disk
+// (write-through, in the background) and a lookup takes the disk's match when it is longer than
+// the memory's: entries outlive the memory budget and a restart (runtime/disk_cache.h).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,8 @@
 
 namespace qs {
 
+class DiskCache;
+
 class PrefixCache {
  public:
   explicit PrefixCache(size_t budget_bytes) : budget_(budget_bytes) {}
@@ -29,8 +35,13 @@ class PrefixCache {
   // those rows into `dst` (replacing its contents) and returns their number (0: nothing reused).
   // Only entries stored under the same namespace `ns` are considered.
   int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns = 0);
-  // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`.
-  void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0);
+  // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`; `persist`:
+  // also write it to the disk tier (the scheduler skips that for a prompt whose request goes on
+  // generating: its final entry covers it, and writing both would double the disk traffic).
+  void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0, bool persist = true);
+
+  // The second tier (not owned; null: memory only).
+  void set_disk(DiskCache* disk) { disk_ = disk; }
 
   size_t bytes() const { return bytes_; }
   size_t entries() const { return entries_.size(); }
@@ -40,12 +51,13 @@ class PrefixCache {
   struct Entry {
     std::vector<int32_t> tokens;
     uint64_t ns = 0;
-    std::unique_ptr<KvCache> kv;
+    std::shared_ptr<KvCache> kv;  // shared with a queued disk write
     size_t bytes = 0;
   };
   void EvictToFit(size_t incoming);
   size_t budget_, bytes_ = 0;
   std::list<Entry> entries_;  // front: most recently used
+  DiskCache* disk_ = nullptr;
 };
 
 }  // namespace qs

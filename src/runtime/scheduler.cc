@@ -41,6 +41,7 @@ Scheduler::Scheduler(Model* model, const SchedulerOptions& opt, ThreadPool* pool
     : model_(model), opt_(opt), vocab_(model->config().vocab_size), pool_(pool), prefix_cache_(opt.cache_bytes) {
   opt_.parallel = std::max(1, opt_.parallel);
   opt_.chunk = std::max<int64_t>(1, opt_.chunk);
+  prefix_cache_.set_disk(opt_.disk_cache.get());
   if (!pool_) {
     own_pool_ = std::make_unique<ThreadPool>(opt_.threads);
     pool_ = own_pool_.get();
@@ -188,7 +189,7 @@ bool Scheduler::AfterForward(Slot* s) {
   if (!s->pending.empty()) return true;  // more prompt chunks to go
   // Prompt done: share its rows at once, so requests with the same prefix (a common system
   // prompt) hit the cache while this one is still generating.
-  if (s->generated.empty()) prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace);
+  if (s->generated.empty()) prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace, /*persist=*/false);
 
   float* last = s->logits.data();
   TokenConstraint* c = s->req.constraint.get();
@@ -311,6 +312,7 @@ void Scheduler::Loop() {
     stats_.active_slots = a;
     stats_.cache_entries = prefix_cache_.entries();
     stats_.cache_bytes = prefix_cache_.bytes();
+    if (opt_.disk_cache) stats_.disk = opt_.disk_cache->Stats();
   }
   for (auto& s : slots_)
     if (s->busy) Finish(s.get(), "cancelled", false);

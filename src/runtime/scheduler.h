@@ -26,6 +26,7 @@
 
 #include "base/status.h"
 #include "model/model.h"
+#include "runtime/disk_cache.h"
 #include "runtime/prefix_cache.h"
 #include "runtime/sampler.h"
 
@@ -95,12 +96,15 @@ struct SchedulerOptions {
   // place; 0: wait forever. DeepSeek's API closes a request that has not started inference after
   // 10 minutes (https://api-docs.deepseek.com/quick_start/rate_limit).
   std::chrono::milliseconds max_queue_wait{0};
+  // The prefix cache's disk tier (`--cache-dir`; runtime/disk_cache.h); null: memory only.
+  std::shared_ptr<DiskCache> disk_cache;
 };
 
 struct SchedulerStats {
   uint64_t requests = 0, prompt_tokens = 0, completion_tokens = 0, cache_hit_tokens = 0;
   uint64_t queue_timeouts = 0;  // requests that ended "overloaded"
   uint64_t queue_length = 0, active_slots = 0, cache_entries = 0, cache_bytes = 0;
+  DiskCacheStats disk;  // zeros without a disk tier
   double busy_seconds = 0;  // wall time spent in steps with work
   double decode_tokens_per_second = 0;  // completion tokens / busy seconds
 };

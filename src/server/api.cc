@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "server/web_search.h"
+
 namespace qs::server {
 
 using nlohmann::json;
@@ -176,6 +178,7 @@ int JsonNestingDepth(std::string_view body, int limit) {
 std::optional<ApiError> ParseChatRequest(const std::string& body, ChatRequest* r, int max_depth) {
   ojson j;
   QS_API_TRY(ParseBody(body, max_depth, &j));
+  QS_API_TRY(ExtractWebSearch(&j, &r->web_search, &r->web_search_forced));  // before `tools` is checked
   r->user = UserField(j);
   if (j.contains("model") && j["model"].is_string()) r->model = j["model"].get<std::string>();
   QS_API_TRY(ParseGen(j, true, &r->gen));

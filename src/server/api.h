@@ -53,6 +53,9 @@ struct ChatRequest {
   nlohmann::ordered_json template_kwargs;  // "chat_template_kwargs": extra template variables; null when none
   std::string model;
   std::string user;  // OpenAI's end-user id: part of the prefix-cache namespace
+  // The server-side web_search tool (server/web_search.h): "web_search": true or a tool
+  // {type: "web_search"}; forced: tool_choice names it.
+  bool web_search = false, web_search_forced = false;
 };
 
 struct CompletionRequest {

@@ -217,6 +217,8 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   ChatRequest cr;
   if (auto e = ParseChatRequest(req.body, &cr, opt.max_json_depth)) return SendError(res, *e);
   if (auto e = CheckModel(cr.model)) return SendError(res, *e);
+  if (auto e = CheckLogitBias(cr.gen, sched->vocab_size())) return SendError(res, *e);
+  if (cr.web_search) return HandleChatWithSearch(req, res, std::move(cr));
   // The prompt: the model's template with the generation prompt and the request's template
   // variables (thinking switch), plus a prefix to continue and, for a forced tool call, the
   // opening of the call in the model's syntax (as if generated).
@@ -242,7 +244,6 @@ void Server::Impl::HandleChat(const httplib::Request& req, httplib::Response& re
   const int64_t ctx = sched->options().ctx;
   if (n_prompt >= ctx) return SendError(res, Overloaded(Scheduler::SubmitError::kTooLong, n_prompt, ctx));
   if (auto e = CheckMaxTokens(cr.gen.max_tokens, n_prompt, ctx)) return SendError(res, *e);
-  if (auto e = CheckLogitBias(cr.gen, sched->vocab_size())) return SendError(res, *e);
 
   GenRequest g;
   g.prompt = std::move(ids->ids);

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <thread>
 
+#include "base/hash.h"
 #include "base/log.h"
 #include "chat/chat_prompt.h"
 #include "chat/protocol.h"
@@ -75,7 +76,9 @@ uint64_t Server::Impl::CacheNamespace(const httplib::Request& req, const std::st
   std::string id(BearerToken(req.get_header_value("Authorization")));
   id += '\n';
   id += user;
-  return std::hash<std::string>{}(id) | 1;  // never 0, the shared namespace
+  // FNV-1a, not std::hash: the value names entries in the disk cache, so it must be the same in
+  // every build and run.
+  return Fnv1a64(id) | 1;  // never 0, the shared namespace
 }
 
 bool Server::Impl::Authorized(const httplib::Request& req, httplib::Response& res) {
@@ -166,6 +169,12 @@ void Server::Impl::Routes() {
     metric("qiusuo_slots_total", "gauge", "slots (--parallel)", double(opt.parallel));
     metric("qiusuo_prefix_cache_bytes", "gauge", "bytes of KV held by the prefix cache", double(s.cache_bytes));
     metric("qiusuo_prefix_cache_entries", "gauge", "sequences held by the prefix cache", double(s.cache_entries));
+    metric("qiusuo_disk_cache_bytes", "gauge", "bytes of the prefix cache's files (--cache-dir)", double(s.disk.bytes));
+    metric("qiusuo_disk_cache_entries", "gauge", "entry files of the prefix cache (--cache-dir)", double(s.disk.entries));
+    metric("qiusuo_disk_cache_hit_tokens_total", "counter", "prompt tokens read from --cache-dir",
+           double(s.disk.hit_tokens));
+    metric("qiusuo_disk_cache_dropped_total", "counter", "corrupt or mismatched cache files deleted",
+           double(s.disk.dropped));
     metric("qiusuo_tokens_per_second", "gauge", "generated tokens per busy second", s.decode_tokens_per_second);
     r.set_content(out, "text/plain; version=0.0.4");
   });
@@ -219,6 +228,8 @@ EngineOptions ServerEngineOptions(const ServerOptions& opt) {
   so.max_queue = opt.max_queue;
   so.max_queue_wait = std::chrono::milliseconds(static_cast<int64_t>(opt.max_queue_wait_s * 1000));
   so.cache_bytes = opt.cache_mb << 20;
+  eo.cache_dir = opt.cache_dir;
+  eo.cache_dir_bytes = opt.cache_dir_bytes;
   return eo;
 }
 
@@ -258,6 +269,11 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& opt, std::un
   impl->http.set_payload_max_length(16u << 20);
   impl->http.set_read_timeout(60, 0);
   impl->http.set_write_timeout(30, 0);
+  if (!opt.web_search_index.empty()) {
+    auto idx = Fts5Index::Open(opt.web_search_index, /*create=*/false);
+    if (!idx.ok()) return idx.status().With("--web-search-index");
+    impl->search = std::move(idx).value();
+  }
   impl->Routes();
   QS_LOG_INFO("model %s: %s, chat template from %s, %s protocol%s", impl->opt.model_id.c_str(),
           impl->model->config().architecture.c_str(), impl->mct.origin.c_str(), impl->protocol.name.c_str(),

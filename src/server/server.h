@@ -37,6 +37,13 @@ struct ServerOptions {
   // Prefix-cache reuse across API keys / `user`s. Off: a request hits only entries made under the
   // same key and user, so prompt_cache_hit_tokens cannot reveal another client's prompt.
   bool shared_prefix_cache = false;
+  // The prefix cache's disk tier (runtime/disk_cache.h): entries survive restarts. Empty: none.
+  std::string cache_dir;
+  uint64_t cache_dir_bytes = 10ull << 30;
+  // The server-side web_search tool (server/web_search.h): the search index file; empty: off.
+  std::string web_search_index;
+  int web_search_results = 5;  // hits per search
+  int web_search_max = 3;      // searches per request
   // Origins that get Access-Control-Allow-Origin ("*": any). Empty: same-origin only (the web
   // page at / needs no CORS).
   std::vector<std::string> cors_origins;

@@ -17,6 +17,7 @@
 #include "runtime/scheduler.h"
 #include "server/api.h"
 #include "server/http_guard.h"
+#include "server/search_index.h"
 #include "server/server.h"
 #include "chat/chat_template.h"
 #include "chat/protocol.h"
@@ -36,6 +37,7 @@ struct Server::Impl {
   std::vector<int32_t> eos_ids;
   bool reasoning_model = false;
   GuardedHttpServer http;  // httplib with connection limits and request deadlines
+  std::unique_ptr<SearchBackend> search;  // the web_search tool's backend (--web-search-index); null: off
 
   std::mutex vocab_mu;
   std::shared_ptr<const VocabBytes> vocab_bytes;  // built on the first JSON-mode request
@@ -58,6 +60,8 @@ struct Server::Impl {
   std::optional<ApiError> CheckMaxTokens(int64_t max_tokens, int64_t n_prompt, int64_t ctx) const;
   void HandleChat(const httplib::Request& req, httplib::Response& res);
   void HandleCompletion(const httplib::Request& req, httplib::Response& res);
+  // A chat request that opted into web search (server/web_search.h; web_search_handler.cc).
+  void HandleChatWithSearch(const httplib::Request& req, httplib::Response& res, ChatRequest cr);
   void SendError(httplib::Response& res, const ApiError& e);
   void ClientGone(httplib::Response& res);
   std::string NewId(const char* prefix);

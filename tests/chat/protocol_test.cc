@@ -42,6 +42,9 @@ TEST(ChatProtocol, DetectsEachReleasedTemplate) {
       {"llama-cpp-deepseek-r1.jinja", "deepseek-v3", ChatFamily::kDeepSeekR1},
       {"deepseek-ai-DeepSeek-V3.1.jinja", "deepseek-v3", ChatFamily::kDeepSeekV31},
       {"deepseek-ai-DeepSeek-V3.2.jinja", "deepseek-v3.2", ChatFamily::kDeepSeekV32},
+      // V4 is told by its template alone (DSML inside "tool_calls"), whatever the spec says.
+      {"deepseek-ai-DeepSeek-V4.jinja", "", ChatFamily::kDeepSeekV4},
+      {"deepseek-ai-DeepSeek-V4-Flash-0731.jinja", "deepseek-v3", ChatFamily::kDeepSeekV4},
       {"Qwen-Qwen2.5-7B-Instruct.jinja", "deepseek-r1-distill", ChatFamily::kGeneric},
   };
   for (const auto& c : cases) {
@@ -52,6 +55,12 @@ TEST(ChatProtocol, DetectsEachReleasedTemplate) {
   EXPECT_EQ(v32.tools, ToolSyntax::kDsml);
   EXPECT_EQ(v32.thinking_variable, "thinking");
   EXPECT_FALSE(v32.always_reasons);
+  ChatProtocol v4 = DetectChatProtocol(Mct("deepseek-ai-DeepSeek-V4.jinja"));
+  EXPECT_EQ(v4.name, "deepseek-v4");
+  EXPECT_EQ(v4.tools, ToolSyntax::kDsml);
+  EXPECT_EQ(v4.dsml_block, "tool_calls");
+  EXPECT_EQ(v4.thinking_variable, "thinking");
+  EXPECT_FALSE(v4.always_reasons);
   EXPECT_EQ(DetectChatProtocol(Mct("deepseek-ai-DeepSeek-V3.1.jinja")).tools, ToolSyntax::kV31);
   EXPECT_TRUE(DetectChatProtocol(Mct("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja")).always_reasons);
   EXPECT_FALSE(DetectChatProtocol(Mct("deepseek-v3.jinja")).has_thinking_switch());
@@ -76,6 +85,11 @@ TEST(ChatProtocol, ThinkingSwitchReachesTheTemplate) {
       {"deepseek-ai-DeepSeek-V3.2.jinja", false, "<｜User｜>Hi<｜Assistant｜><think></think>", false},
       {"deepseek-ai-DeepSeek-V3.2.jinja", std::nullopt, "<｜Assistant｜><think></think>", false},
       {"deepseek-ai-DeepSeek-V3.1.jinja", true, "<｜User｜>Hi<｜Assistant｜><think>", true},
+      {"deepseek-ai-DeepSeek-V4.jinja", true, "<｜User｜>Hi<｜Assistant｜><think>", true},
+      {"deepseek-ai-DeepSeek-V4.jinja", false, "<｜User｜>Hi<｜Assistant｜></think>", false},
+      {"deepseek-ai-DeepSeek-V4.jinja", std::nullopt, "<｜User｜>Hi<｜Assistant｜></think>", false},
+      {"deepseek-ai-DeepSeek-V4-Flash-0731.jinja", true, "<｜User｜>Hi<｜Assistant｜><think>", true},
+      {"deepseek-ai-DeepSeek-V4-Flash-0731.jinja", false, "<｜User｜>Hi<｜Assistant｜></think>", false},
       {"deepseek-ai-DeepSeek-V3.1.jinja", false, "<｜User｜>Hi<｜Assistant｜></think>", false},
       {"deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", false, "<｜Assistant｜><think>\n", true},
       {"deepseek-v3.jinja", true, "<｜User｜>Hi<｜Assistant｜>", false},
@@ -100,6 +114,35 @@ TEST(ChatProtocol, ThinkingSwitchReachesTheTemplate) {
   ojson vars = v32.TemplateVars(false, "high", ojson{{"thinking", true}, {"x", 1}});
   EXPECT_EQ(vars.dump(), R"({"thinking":true,"reasoning_effort":"high","x":1})");
   EXPECT_EQ(ProtocolFor(ChatFamily::kDeepSeekV3).TemplateVars(true, "", nullptr).dump(), "{}");
+}
+
+// V4's reasoning_effort: "max" (V4) and "high" / "max" (V4-Flash-0731) put an instruction before
+// the system prompt, only with thinking on; other values change nothing.
+TEST(ChatProtocol, V4ReasoningEffortReachesTheTemplate) {
+  QS_REQUIRE_FIXTURES();
+  const ojson msgs = ojson::parse(R"([{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}])");
+  auto render = [&](const char* file, std::optional<bool> thinking, const std::string& effort) {
+    ModelChatTemplate mct = Mct(file);
+    ChatProtocol p = DetectChatProtocol(mct);
+    auto t = ChatTemplate::Compile(mct.source);
+    EXPECT_TRUE(t.ok());
+    ChatRenderOptions ro;
+    ro.add_generation_prompt = true;
+    ro.bos_token = mct.bos_token;
+    ro.extra_context = p.TemplateVars(thinking, effort, nullptr);
+    auto r = t->Render(msgs, nullptr, ro);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::string();
+  };
+  const std::string bos = "<｜begin▁of▁sentence｜>", effort = "Reasoning Effort: ";
+  const char* v4 = "deepseek-ai-DeepSeek-V4.jinja";
+  const char* flash = "deepseek-ai-DeepSeek-V4-Flash-0731.jinja";
+  EXPECT_EQ(render(v4, true, "max").rfind(bos + effort + "Absolute maximum", 0), 0u);
+  EXPECT_EQ(render(v4, true, "high"), bos + "S<｜User｜>Hi<｜Assistant｜><think>");
+  EXPECT_EQ(render(v4, false, "max"), bos + "S<｜User｜>Hi<｜Assistant｜></think>");
+  EXPECT_EQ(render(flash, true, "high").rfind(bos + effort + "Absolute maximum", 0), 0u);
+  EXPECT_EQ(render(flash, true, "max").rfind(bos + effort + "Beyond maximum", 0), 0u);
+  EXPECT_EQ(render(flash, true, "low"), bos + "S<｜User｜>Hi<｜Assistant｜><think>");
 }
 
 struct Parsed {
@@ -224,7 +267,8 @@ TEST(ToolCallSyntax, TemplateRendersParseBack) {
   const ojson calls = ojson::parse(R"([
     {"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"杭州\", \"days\": 3}"}},
     {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "{\"tz\": \"UTC+8\", \"fmt\": [1, true]}"}}])");
-  for (const char* file : {"deepseek-v3.jinja", "deepseek-ai-DeepSeek-V3.1.jinja", "deepseek-ai-DeepSeek-V3.2.jinja"}) {
+  for (const char* file : {"deepseek-v3.jinja", "deepseek-ai-DeepSeek-V3.1.jinja", "deepseek-ai-DeepSeek-V3.2.jinja",
+                           "deepseek-ai-DeepSeek-V4.jinja", "deepseek-ai-DeepSeek-V4-Flash-0731.jinja"}) {
     ModelChatTemplate mct = Mct(file);
     ChatProtocol p = DetectChatProtocol(mct);
     ojson msgs = ojson::array({{{"role", "user"}, {"content", "Weather?"}},
@@ -306,6 +350,42 @@ TEST(OutputPipelineProtocol, V32ThinkingContentAndDsmlCall) {
   OutputDelta f = pipe.Finish(&calls);
   EXPECT_EQ(d.reasoning + f.reasoning, "");
   EXPECT_EQ(d.content + f.content, "Hello there");
+}
+
+// V4's answer with thinking on: reasoning until </think>, content, then the call in V4's
+// <｜DSML｜tool_calls> block (V3.2's function_calls block is not V4's: it stays content).
+TEST(OutputPipelineProtocol, V4ThinkingContentAndDsmlCall) {
+  QS_REQUIRE_FIXTURES();
+  auto tok = Tokenizer::Load(test::FixturesDir() + "/tokenizer/deepseek-v3");
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+  const std::string text =
+      "Need data.</think>Checking.\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"get_weather\">\n"
+      "<｜DSML｜parameter name=\"city\" string=\"true\">杭州</｜DSML｜parameter>\n"
+      "<｜DSML｜parameter name=\"days\" string=\"false\">2</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>";
+  for (size_t k = 0; k <= text.size(); k += 7) {
+    OutputOptions oo;
+    oo.protocol = ProtocolFor(ChatFamily::kDeepSeekV4);
+    oo.prompt_in_think = true;  // the V4 prompt ended with "<think>"
+    oo.parse_tools = true;
+    OutputPipeline pipe(**tok, oo);
+    OutputDelta a = pipe.PushText(text.substr(0, k)), b = pipe.PushText(text.substr(k));
+    std::vector<ToolCall> calls;
+    OutputDelta f = pipe.Finish(&calls);
+    EXPECT_EQ(a.reasoning + b.reasoning + f.reasoning, "Need data.") << k;
+    EXPECT_EQ(a.content + b.content + f.content, "Checking.") << k;
+    ASSERT_EQ(calls.size(), 1u) << k;
+    EXPECT_EQ(calls[0].name, "get_weather");
+    EXPECT_EQ(calls[0].arguments, R"({"city":"杭州","days":2})");
+  }
+  OutputOptions oo;
+  oo.protocol = ProtocolFor(ChatFamily::kDeepSeekV4);
+  oo.parse_tools = true;
+  OutputPipeline pipe(**tok, oo);
+  OutputDelta d = pipe.PushText("x<｜DSML｜function_calls>y");
+  std::vector<ToolCall> calls;
+  OutputDelta f = pipe.Finish(&calls);
+  EXPECT_TRUE(calls.empty());
+  EXPECT_EQ(d.content + f.content, "x<｜DSML｜function_calls>y");
 }
 
 }  // namespace
