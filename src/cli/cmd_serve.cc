@@ -106,6 +106,10 @@ QS_COMMAND(serve, "serve", "DeepSeek/OpenAI-compatible HTTP API server with a we
                   "on SIGTERM/SIGINT, seconds requests in flight may run on before they end with an error")
       ->check(CLI::Range(0.0, 86400.0));
   app->add_option("--cache-mb", o->cache_mb, "prefix cache budget in MiB");
+  app->add_option("--spec-tokens", o->spec_tokens,
+                  "speculative decoding: drafts per step from the MTP module or --draft-model (0: off)")
+      ->check(CLI::Range(0, 8));
+  app->add_option("--draft-model", o->draft_model, "draft model (same vocabulary) for --spec-tokens, instead of MTP");
   app->add_option("--model-id", o->model_id, "model name reported by /v1/models");
   app->add_option("--reasoning", o->reasoning, "auto | on | off: <think> split and R1 sampling defaults")
       ->check(CLI::IsMember({"auto", "on", "off"}));

@@ -55,6 +55,9 @@ struct SeqChunk {
   KvCache* cache = nullptr;
   float* logits = nullptr;  // null: none; else [n, vocab], or [vocab] (the last token) if last_only
   bool last_only = false;
+  // null: none; else the final-norm output (the lm_head input) of all n rows [n, hidden], which
+  // the MTP module drafts from (speculative decoding, runtime/speculative.h).
+  float* hidden = nullptr;
 };
 
 class Model {

@@ -341,6 +341,10 @@ Status TransformerModel::Run(const std::vector<SeqChunk>& chunks, ThreadPool* po
         RmsNorm(&h_[t * D], final_norm_.data(), D, c.rms_norm_eps, &trace->final_hidden[t * D]);
     }
   }
+  for (size_t i = 0; i < chunks.size(); ++i)
+    if (chunks[i].hidden)
+      for (int64_t t = 0; t < chunks[i].n; ++t)
+        RmsNorm(&h_[(segs_[i].t0 + t) * D], final_norm_.data(), D, c.rms_norm_eps, &chunks[i].hidden[t * D]);
   // Logits only for the rows asked for (the head is the largest matrix of a small model:
   // prefill wants just the last position). Rows are gathered so the head runs once.
   out_rows_.clear();

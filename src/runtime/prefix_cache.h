@@ -28,9 +28,14 @@ class PrefixCache {
   // Longest common prefix (at most `max_len` tokens) between `tokens` and a stored sequence; copies
   // those rows into `dst` (replacing its contents) and returns their number (0: nothing reused).
   // Only entries stored under the same namespace `ns` are considered.
-  int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns = 0);
-  // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`.
-  void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0);
+  // `aux_dst` (optional): also restores the entry's auxiliary rows (a speculative drafter's own
+  // cache, e.g. the MTP module's), at most as many as returned; *aux_rows says how many (0 when the
+  // entry has none).
+  int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns = 0,
+                 KvCache* aux_dst = nullptr, int64_t* aux_rows = nullptr);
+  // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`, and the first
+  // min(aux->size(), tokens.size()) rows of `aux` when given.
+  void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0, const KvCache* aux = nullptr);
 
   size_t bytes() const { return bytes_; }
   size_t entries() const { return entries_.size(); }
@@ -40,7 +45,7 @@ class PrefixCache {
   struct Entry {
     std::vector<int32_t> tokens;
     uint64_t ns = 0;
-    std::unique_ptr<KvCache> kv;
+    std::unique_ptr<KvCache> kv, aux;
     size_t bytes = 0;
   };
   void EvictToFit(size_t incoming);

@@ -164,6 +164,12 @@ void Server::Impl::Routes() {
     metric("qiusuo_prefix_cache_bytes", "gauge", "bytes of KV held by the prefix cache", double(s.cache_bytes));
     metric("qiusuo_prefix_cache_entries", "gauge", "sequences held by the prefix cache", double(s.cache_entries));
     metric("qiusuo_tokens_per_second", "gauge", "generated tokens per busy second", s.decode_tokens_per_second);
+    metric("qiusuo_spec_drafted_tokens_total", "counter", "speculative draft tokens verified by the main model",
+           double(s.drafted_tokens));
+    metric("qiusuo_spec_accepted_tokens_total", "counter", "speculative draft tokens accepted (kept)",
+           double(s.accepted_tokens));
+    metric("qiusuo_spec_verify_steps_total", "counter", "verification forwards of a slot with drafts",
+           double(s.spec_steps));
     r.set_content(out, "text/plain; version=0.0.4");
   });
   http.Get("/", [](const httplib::Request&, httplib::Response& r) {
@@ -216,6 +222,8 @@ EngineOptions ServerEngineOptions(const ServerOptions& opt) {
   so.max_queue = opt.max_queue;
   so.max_queue_wait = std::chrono::milliseconds(static_cast<int64_t>(opt.max_queue_wait_s * 1000));
   so.cache_bytes = opt.cache_mb << 20;
+  eo.spec.tokens = opt.spec_tokens;
+  eo.spec.draft_model = opt.draft_model;
   return eo;
 }
 
