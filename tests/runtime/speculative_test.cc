@@ -148,7 +148,9 @@ TEST_F(SpecMtp, GreedyIdenticalToPlainDecoding) {
     EXPECT_GT(st.accepted_tokens, 0u) << "k=" << k;  // the fitted eh_proj makes some drafts right
     EXPECT_LE(st.accepted_tokens, st.drafted_tokens);
     // The trace prompt: about 65% of one-step drafts are right (fixture README).
-    if (k == 1) EXPECT_GT(got[0].accepted * 3, got[0].drafted) << got[0].accepted << "/" << got[0].drafted;
+    if (k == 1) {
+      EXPECT_GT(got[0].accepted * 3, got[0].drafted) << got[0].accepted << "/" << got[0].drafted;
+    }
   }
 }
 
@@ -182,6 +184,30 @@ TEST_F(SpecMtp, StopTokensAndLengthLimits) {
       EXPECT_EQ(got[i].tokens, plain_stop[i].tokens) << "k=" << k << " " << i;
       EXPECT_EQ(got[i].finish, plain_stop[i].finish) << "k=" << k << " " << i;
     }
+  }
+}
+
+// The fixture's one-draft trace (spec_k1_schedule: which drafts the main model accepts, step by
+// step) through the scheduler, for both visible variants: the same tokens, drafts and accepts.
+TEST(SpecMtpTrace, SchedulerFollowsTheGoldenSchedule) {
+  QS_REQUIRE_FIXTURES();
+  for (const char* v : {"v3-mtp-tiny", "v3-mtp-fp8-tiny"}) {
+    const std::string dir = test::FixturesDir() + "/deepseek-mtp-golden/" + v;
+    auto m = LoadModel(dir + "/checkpoint");
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    auto tj = nlohmann::json::parse(test::ReadFileOrDie(dir + "/golden/golden.json"))["trace"];
+    const auto greedy = tj["main_greedy"].get<std::vector<int32_t>>();
+    uint64_t steps = 0, accepted = 0;
+    for (const auto& st : tj["spec_k1_schedule"]) steps++, accepted += st["accepted"].get<bool>();
+    auto drafter = Drafter::Mtp(m->get());
+    ASSERT_TRUE(drafter.ok());
+    Scheduler s(m->get(), Opts(1, 3, 1), nullptr, drafter->get());
+    // One token more than the trace, so that its last step still drafts (k <= tokens left - 1).
+    auto got = RunAll(s, {Greedy(tj["prompt"].get<std::vector<int32_t>>(), static_cast<int64_t>(greedy.size()) + 1)});
+    ASSERT_GE(got[0].tokens.size(), greedy.size());
+    EXPECT_EQ(std::vector<int32_t>(got[0].tokens.begin(), got[0].tokens.begin() + static_cast<long>(greedy.size())), greedy) << v;
+    EXPECT_EQ(got[0].drafted, steps) << v;
+    EXPECT_EQ(got[0].accepted, accepted) << v;
   }
 }
 
