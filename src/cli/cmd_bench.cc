@@ -51,6 +51,7 @@ struct Opts {
   std::vector<int64_t> verify_batch;  // non-empty: the speculative-decoding bench (bench_verify.h)
   std::string draft_model;
   int spec_tokens = 0;
+  int64_t project_layers = 0;
 };
 
 uint64_t PeakRssBytes() {
@@ -104,6 +105,7 @@ int Run(const Opts& o) {
     v.batches = o.verify_batch;
     v.depth = o.n_depth.empty() ? 0 : o.n_depth[0];
     v.depth_prefix = o.depth_prefix;
+    v.project_layers = o.project_layers;
     v.n_gen = o.gen_given ? o.n_gen[0] : 0;
     v.spec_tokens = o.spec_tokens;
     v.threads = o.threads;
@@ -271,6 +273,9 @@ QS_COMMAND(bench, "bench", "prompt-processing and generation throughput (llama-b
                   "the speed-up for k = rows - 1 drafts; with -n, also generate that many tokens plain and speculative")
       ->delimiter(',');
   app->add_option("--draft-model", o->draft_model, "with --verify-batch: draft with this model instead of the MTP module");
+  app->add_option("--project-layers", o->project_layers,
+                  "with --verify-batch: also project the timings to this many layers (a few-layer synth model "
+                  "standing for the full one)")->check(CLI::Range(0, 1000));
   app->add_option("--spec-tokens", o->spec_tokens, "with --verify-batch -n: drafts per step (default: largest rows - 1)")
       ->check(CLI::Range(0, 8));
   return [o] { return Run(*o); };

@@ -10,6 +10,13 @@
 //      tokens per step  E = 1 + a + ... + a^k
 //      speed-up         E * t(1) / (t(k+1) + k * t_draft)
 //    Real acceptance falls along a chain of one MTP module, so k > 1 figures are optimistic.
+//  * --project-layers N: the figures for the same model with N layers (a synth model with V3's
+//    dimensions but 1-4 layers fits a small machine): each forward is also timed without the head
+//    (no logits), the body split evenly over the model's layers, and
+//      t_N(b) = head(b) + N * body(b) / layers
+//    (every layer costs as much as the model's own layers: with a MoE layer timed, V3's three dense
+//    layers count as MoE, which slightly overstates verification cost). Without an MTP module or a
+//    draft model, a draft is estimated as one layer + the head (what the MTP module runs).
 //  * With -n N: N tokens generated greedily through the scheduler, plain and with k drafts per
 //    step (prompt of 32 random tokens), measured tokens/s and the drafts accepted. With random
 //    weights acceptance is meaningless (near 0 for MTP): this checks the machinery end to end.
@@ -139,19 +146,39 @@ int RunVerifyBench(const VerifyBenchOpts& o) {
   if (Status st = Fill(model, cache.get(), o.depth, o.depth_prefix, &rng, &pool); !st.ok()) return Fail(st);
   std::vector<float> logits(static_cast<size_t>(max_b * c.vocab_size));
   std::vector<int32_t> toks(static_cast<size_t>(max_b));
-  std::vector<std::pair<int64_t, double>> rows;  // (b, seconds)
+  std::vector<std::pair<int64_t, double>> rows;  // (b, seconds), projected to project_layers when asked
+  std::vector<double> measured, heads, layer;
   for (int64_t b : o.batches) {
-    auto t = Time(o.repeats, [&]() -> Status {
-      cache->Truncate(o.depth);
-      for (auto& x : toks) x = tok(rng);
-      return model->Forward(toks.data(), b, cache.get(), logits.data(), &pool);
-    });
+    auto forward = [&](float* out) {
+      return Time(o.repeats, [&]() -> Status {
+        cache->Truncate(o.depth);
+        for (auto& x : toks) x = tok(rng);
+        return model->Forward(toks.data(), b, cache.get(), out, &pool);
+      });
+    };
+    auto t = forward(logits.data());
     if (!t.ok()) return Fail(t.status());
-    rows.emplace_back(b, *t);
+    double head = 0, per_layer = *t / static_cast<double>(c.num_hidden_layers);
+    if (o.project_layers > 0) {
+      auto body = forward(nullptr);
+      if (!body.ok()) return Fail(body.status());
+      head = std::max(0.0, *t - *body);
+      per_layer = *body / static_cast<double>(c.num_hidden_layers);
+    }
+    measured.push_back(*t);
+    heads.push_back(head);
+    layer.push_back(per_layer);
+    rows.emplace_back(b, o.project_layers > 0 ? head + static_cast<double>(o.project_layers) * per_layer : *t);
   }
   // The drafter's cost of one draft at the same depth.
   double t_draft = 0;
   std::string drafter_name = "none (ideal drafter)";
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].first == 1) {
+      t_draft = layer[i] + heads[i];
+      drafter_name = o.project_layers > 0 ? "estimated as one layer + head" : "none (ideal drafter)";
+      if (o.project_layers <= 0) t_draft = 0;
+    }
   if (draft) {
     drafter_name = "draft model " + o.draft_model;
     auto dc = draft->NewCache(o.depth + 2);
@@ -196,13 +223,26 @@ int RunVerifyBench(const VerifyBenchOpts& o) {
   j["threads"] = pool.size();
   j["drafter"] = drafter_name;
   j["draft_seconds"] = t_draft;
-  for (auto& [b, s] : rows) j["forward_seconds"][std::to_string(b)] = s;
+  j["project_layers"] = o.project_layers;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string b = std::to_string(rows[i].first);
+    j["forward_seconds"][b] = rows[i].second;
+    j["measured_seconds"][b] = measured[i];
+    if (o.project_layers > 0) j["head_seconds"][b] = heads[i], j["layer_seconds"][b] = layer[i];
+  }
   if (!o.json) {
-    std::printf("model %s, depth %lld, %d threads; drafter: %s (%.2f ms per draft)\n\n", o.model.c_str(),
-                static_cast<long long>(o.depth), pool.size(), drafter_name.c_str(), t_draft * 1e3);
-    std::printf("| rows | ms / forward | vs 1 row |\n|---|---|---|\n");
-    for (auto& [b, s] : rows)
-      std::printf("| %lld | %.2f | %.2fx |\n", static_cast<long long>(b), s * 1e3, t1 > 0 ? s / t1 : 0.0);
+    std::printf("model %s (%lld layers), depth %lld, %d threads; drafter: %s (%.2f ms per draft)\n", o.model.c_str(),
+                static_cast<long long>(c.num_hidden_layers), static_cast<long long>(o.depth), pool.size(),
+                drafter_name.c_str(), t_draft * 1e3);
+    if (o.project_layers > 0)
+      std::printf("projected to %lld layers: head + %lld x (body / %lld)\n", static_cast<long long>(o.project_layers),
+                  static_cast<long long>(o.project_layers), static_cast<long long>(c.num_hidden_layers));
+    std::printf("\n| rows | ms / forward (measured) | ms head | ms / layer | ms / forward%s | vs 1 row |\n"
+                "|---|---|---|---|---|---|\n", o.project_layers > 0 ? " (projected)" : "");
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::printf("| %lld | %.2f | %.2f | %.2f | %.2f | %.2fx |\n", static_cast<long long>(rows[i].first),
+                  measured[i] * 1e3, heads[i] * 1e3, layer[i] * 1e3, rows[i].second * 1e3,
+                  t1 > 0 ? rows[i].second / t1 : 0.0);
   }
   if (t1 > 0) {
     if (!o.json)
