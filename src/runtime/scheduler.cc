@@ -267,8 +267,16 @@ bool Scheduler::AfterForward(Slot* s) {
   if (!s->pending.empty()) return true;  // more prompt chunks to go
   // Prompt done: share its rows at once, so requests with the same prefix (a common system
   // prompt) hit the cache while this one is still generating.
-  if (s->generated.empty())
+  if (s->generated.empty()) {
+    if (s->spec) {
+      Status st = s->draft->Settle(s->seq, pool_);  // its rows go into the prefix cache too
+      if (!st.ok()) {
+        QS_LOG_WARN("speculative drafts off for a request: %s", st.message().c_str());
+        s->spec = false;
+      }
+    }
     prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace, s->spec ? s->draft->prefix_rows() : nullptr);
+  }
   const int32_t tok = Choose(s, s->logits.data(), -1);
   if (tok < 0) {
     Finish(s, "stop", false);

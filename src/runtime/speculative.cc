@@ -45,6 +45,12 @@ class MtpState final : public DraftState {
     return Status::Ok();
   }
 
+  Status Settle(const std::vector<int32_t>& known, ThreadPool* pool) override {
+    if (broken_) return Status::Ok();
+    const int64_t c = std::min(rows() - 1, static_cast<int64_t>(known.size()) - 1 - base_);
+    return c > 0 ? Run(known, c, nullptr, pool) : Status::Ok();
+  }
+
   Status Propose(const std::vector<int32_t>& tokens, int k, std::vector<int32_t>* drafts, ThreadPool* pool) override {
     drafts->clear();
     const int64_t L = static_cast<int64_t>(tokens.size());

@@ -54,6 +54,9 @@ class DraftState {
   // yet fed), for drafters that may catch up on rows whose next token is known.
   virtual Status Observe(const std::vector<int32_t>& known, int64_t pos0, const float* hidden, int64_t n,
                          ThreadPool* pool) = 0;
+  // Brings the drafter's own rows up to date with every known token but the last (the prompt is
+  // done: its rows are about to go into the prefix cache). No-op for drafters without a lag.
+  virtual Status Settle(const std::vector<int32_t>& known, ThreadPool* pool) { return Status::Ok(); }
   // Proposes up to k drafts after `tokens` (the main cache holds tokens.size() - 1 positions; the
   // last token is the pending one). Fewer (none) when the state cannot draft.
   virtual Status Propose(const std::vector<int32_t>& tokens, int k, std::vector<int32_t>* drafts,

@@ -154,6 +154,37 @@ TEST_F(SpecMtp, GreedyIdenticalToPlainDecoding) {
   }
 }
 
+// A prompt shared with a request still generating hits the prefix cache (the MTP rows of the
+// prompt are stored with the main rows when the prompt is done), one token short of the plain hit.
+TEST_F(SpecMtp, PrefixHitWhileTheFirstRequestGenerates) {
+  auto drafter = Drafter::Mtp(model_.get());
+  ASSERT_TRUE(drafter.ok());
+  auto p = Prompts(model_->config().vocab_size, {})[5];  // 36 tokens
+  ASSERT_GE(p.size(), 30u);
+  auto q = p;
+  q.push_back(7);
+  std::vector<int32_t> ref;
+  {
+    Scheduler plain(model_.get(), Opts(2, 8, 0));
+    ref = RunAll(plain, {Greedy(q, 10)})[0].tokens;
+  }
+  Scheduler s(model_.get(), Opts(2, 8, 2), nullptr, drafter->get());
+  Scheduler::SubmitError e;
+  auto a = s.Submit(Greedy(p, 40), &e);
+  ASSERT_TRUE(a);
+  GenEvent ev;
+  do {
+    ASSERT_TRUE(a->Next(&ev, std::chrono::seconds(30)));
+  } while (ev.kind != GenEvent::kToken);  // a's prompt is done and stored
+  auto b = s.Submit(Greedy(q, 10), &e);
+  ASSERT_TRUE(b);
+  Got gb = Collect(*b);
+  EXPECT_EQ(gb.hit, static_cast<int64_t>(p.size()) - 1);  // MTP row p.size()-1 needs q's next token
+  EXPECT_EQ(gb.tokens, ref);
+  EXPECT_GT(gb.drafted, 0u);
+  Collect(*a);
+}
+
 TEST_F(SpecMtp, StopTokensAndLengthLimits) {
   auto prompts = Prompts(model_->config().vocab_size, trace_prompt_);
   auto drafter = Drafter::Mtp(model_.get());
