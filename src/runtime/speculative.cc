@@ -55,10 +55,9 @@ class MtpState final : public DraftState {
     drafts->clear();
     const int64_t L = static_cast<int64_t>(tokens.size());
     if (broken_ || k <= 0 || rows() == 0 || base_ + rows() != L - 1) return Status::Ok();
-    const int64_t c = rows();
-    logits_.resize(static_cast<size_t>(c * V_));
-    QS_RETURN_IF_ERROR(Run(tokens, c, logits_.data(), pool));
-    int32_t d = Argmax(&logits_[(c - 1) * V_], V_);
+    logits_.resize(static_cast<size_t>(V_));
+    QS_RETURN_IF_ERROR(Run(tokens, rows(), logits_.data(), pool));  // the last row's logits
+    int32_t d = Argmax(logits_.data(), V_);
     drafts->push_back(d);
     // Chained drafts: the module's own shared_head.norm output stands in for h (provisional rows).
     for (int j = 1; j < k; ++j) {
@@ -98,7 +97,7 @@ class MtpState final : public DraftState {
   Status Run(const std::vector<int32_t>& known, int64_t c, float* logits, ThreadPool* pool) {
     cache_->Truncate(base_);  // provisional rows of the last Propose go
     QS_RETURN_IF_ERROR(m_->ForwardMtp(hid_.data(), &known[static_cast<size_t>(base_ + 1)], c, cache_.get(), logits,
-                                      pool, logits ? &tr_ : nullptr));
+                                      pool, logits ? &tr_ : nullptr, /*last_only=*/true));
     hid_.erase(hid_.begin(), hid_.begin() + c * D_);
     base_ += c;
     return Status::Ok();
