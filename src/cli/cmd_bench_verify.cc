@@ -1,7 +1,8 @@
 // qiusuo bench --verify-batch 1,2,3,4: the cost side of speculative decoding (runtime/speculative.h).
 //
 //  * The main model's forward over b = 1, 2, 3, 4 ... rows at the same context (-d tokens in the
-//    cache; logits for every row, as verification needs), median of -r repeats after a warm-up.
+//    cache; logits for every row, as verification needs), median of -r repeats after a warm-up,
+//    the row counts interleaved.
 //    Verification of k drafts is the (k+1)-row forward.
 //  * The drafter's cost per draft: one MTP row (the module's cache tiled to the same depth), or one
 //    token of --draft-model at the same depth; none when the model has neither (an ideal drafter).
@@ -148,27 +149,32 @@ int RunVerifyBench(const VerifyBenchOpts& o) {
   std::vector<int32_t> toks(static_cast<size_t>(max_b));
   std::vector<std::pair<int64_t, double>> rows;  // (b, seconds), projected to project_layers when asked
   std::vector<double> measured, heads, layer;
-  for (int64_t b : o.batches) {
-    auto forward = [&](float* out) {
-      return Time(o.repeats, [&]() -> Status {
+  // Repeats interleave the row counts (1, 2, 3, 4, 1, 2, ...), so that a machine whose load
+  // changes over the run slows every row count alike; medians per row count.
+  const size_t nb = o.batches.size();
+  std::vector<std::vector<double>> full(nb), body(nb);
+  for (int rep = -1; rep < o.repeats; ++rep)
+    for (size_t i = 0; i < nb; ++i)
+      for (int pass = 0; pass < (o.project_layers > 0 ? 2 : 1); ++pass) {
         cache->Truncate(o.depth);
         for (auto& x : toks) x = tok(rng);
-        return model->Forward(toks.data(), b, cache.get(), out, &pool);
-      });
-    };
-    auto t = forward(logits.data());
-    if (!t.ok()) return Fail(t.status());
-    double head = 0, per_layer = *t / static_cast<double>(c.num_hidden_layers);
+        Timer t;
+        Status st = model->Forward(toks.data(), o.batches[i], cache.get(), pass == 0 ? logits.data() : nullptr, &pool);
+        if (!st.ok()) return Fail(st);
+        if (rep >= 0) (pass == 0 ? full : body)[i].push_back(t.Seconds());
+      }
+  for (size_t i = 0; i < nb; ++i) {
+    const double t = Median(full[i]);
+    double head = 0, per_layer = t / static_cast<double>(c.num_hidden_layers);
     if (o.project_layers > 0) {
-      auto body = forward(nullptr);
-      if (!body.ok()) return Fail(body.status());
-      head = std::max(0.0, *t - *body);
-      per_layer = *body / static_cast<double>(c.num_hidden_layers);
+      const double bt = Median(body[i]);
+      head = std::max(0.0, t - bt);
+      per_layer = bt / static_cast<double>(c.num_hidden_layers);
     }
-    measured.push_back(*t);
+    measured.push_back(t);
     heads.push_back(head);
     layer.push_back(per_layer);
-    rows.emplace_back(b, o.project_layers > 0 ? head + static_cast<double>(o.project_layers) * per_layer : *t);
+    rows.emplace_back(o.batches[i], o.project_layers > 0 ? head + static_cast<double>(o.project_layers) * per_layer : t);
   }
   // The drafter's cost of one draft at the same depth.
   double t_draft = 0;
