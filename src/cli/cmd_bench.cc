@@ -31,6 +31,7 @@
 #include "base/log.h"
 #include "base/thread_pool.h"
 #include "base/timer.h"
+#include "cli/bench_verify.h"
 #include "cli/command.h"
 #include "cli/common.h"
 #include "kernels/matmul.h"
@@ -46,6 +47,11 @@ struct Opts {
   int threads = 0;
   int repeats = 3;
   bool json = false;
+  bool gen_given = false;  // -n given on the command line
+  std::vector<int64_t> verify_batch;  // non-empty: the speculative-decoding bench (bench_verify.h)
+  std::string draft_model;
+  int spec_tokens = 0;
+  int64_t project_layers = 0;
 };
 
 uint64_t PeakRssBytes() {
@@ -92,6 +98,21 @@ std::string HumanBytes(double b) {
 }
 
 int Run(const Opts& o) {
+  if (!o.verify_batch.empty()) {
+    VerifyBenchOpts v;
+    v.model = o.model;
+    v.draft_model = o.draft_model;
+    v.batches = o.verify_batch;
+    v.depth = o.n_depth.empty() ? 0 : o.n_depth[0];
+    v.depth_prefix = o.depth_prefix;
+    v.project_layers = o.project_layers;
+    v.n_gen = o.gen_given ? o.n_gen[0] : 0;
+    v.spec_tokens = o.spec_tokens;
+    v.threads = o.threads;
+    v.repeats = o.repeats;
+    v.json = o.json;
+    return RunVerifyBench(v);
+  }
   if (o.repeats < 1) return Fail(InvalidArgument("-r must be at least 1"));
   if (o.n_depth.empty()) return Fail(InvalidArgument("-d needs at least one depth"));
   for (int64_t d : o.n_depth)
@@ -237,7 +258,8 @@ QS_COMMAND(bench, "bench", "prompt-processing and generation throughput (llama-b
   auto o = std::make_shared<Opts>();
   app->add_option("--model,-m", o->model, "model directory (or GGUF file once the loader accepts it)")->required();
   app->add_option("-p,--n-prompt", o->n_prompt, "prompt lengths to test (0 skips pp)")->delimiter(',');
-  app->add_option("-n,--n-gen", o->n_gen, "generation lengths to test (0 skips tg)")->delimiter(',');
+  app->add_option("-n,--n-gen", o->n_gen, "generation lengths to test (0 skips tg)")->delimiter(',')
+      ->each([o](const std::string&) { o->gen_given = true; });
   app->add_option("-d,--n-depth", o->n_depth, "tokens already in the cache before each test (filled untimed)")
       ->delimiter(',');
   app->add_option("--depth-prefix", o->depth_prefix,
@@ -246,6 +268,16 @@ QS_COMMAND(bench, "bench", "prompt-processing and generation throughput (llama-b
   app->add_option("-t,--threads", o->threads, "threads (default: QIUSUO_THREADS or all cores)");
   app->add_option("-r,--repetitions", o->repeats, "timed repeats per test")->check(CLI::Range(1, 1000));
   app->add_flag("--json", o->json, "print a JSON array with llama-bench's field names");
+  app->add_option("--verify-batch", o->verify_batch,
+                  "speculative decoding: time a forward over these row counts at depth -d (first value), project "
+                  "the speed-up for k = rows - 1 drafts; with -n, also generate that many tokens plain and speculative")
+      ->delimiter(',');
+  app->add_option("--draft-model", o->draft_model, "with --verify-batch: draft with this model instead of the MTP module");
+  app->add_option("--project-layers", o->project_layers,
+                  "with --verify-batch: also project the timings to this many layers (a few-layer synth model "
+                  "standing for the full one)")->check(CLI::Range(0, 1000));
+  app->add_option("--spec-tokens", o->spec_tokens, "with --verify-batch -n: drafts per step (default: largest rows - 1)")
+      ->check(CLI::Range(0, 8));
   return [o] { return Run(*o); };
 });
 

@@ -27,6 +27,8 @@ struct Opts {
   int64_t max_tokens = 1024, ctx = 8192;
   float temperature = -1, top_p = -1, min_p = 0;
   int top_k = 0, threads = 0;
+  int spec_tokens = 0;
+  std::string draft_model;
   int64_t seed = -1;
   bool raw = false;
   bool think = false;  // switch thinking on (V3.1 / V3.2 templates; R1 always thinks)
@@ -123,9 +125,16 @@ class Chat {
     if (in_reasoning) std::fputs(kReset, stdout);
     std::fputs("\n", stdout);
     double s = t.Seconds();
-    if (tty_ || o_.prompt.empty())
-      std::fprintf(stderr, "%s[%lld tokens, %.1f tok/s%s]%s\n", tty_ ? kDim : "", static_cast<long long>(n),
-                   s > 0 ? static_cast<double>(n) / s : 0.0, finish == "cancelled" ? ", stopped" : "", tty_ ? kReset : "");
+    if (tty_ || o_.prompt.empty()) {
+      char spec[96] = "";
+      if (done->drafted > 0)
+        std::snprintf(spec, sizeof spec, ", drafts %llu/%llu accepted (%.0f%%)",
+                      static_cast<unsigned long long>(done->accepted), static_cast<unsigned long long>(done->drafted),
+                      100.0 * static_cast<double>(done->accepted) / static_cast<double>(done->drafted));
+      std::fprintf(stderr, "%s[%lld tokens, %.1f tok/s%s%s]%s\n", tty_ ? kDim : "", static_cast<long long>(n),
+                   s > 0 ? static_cast<double>(n) / s : 0.0, spec, finish == "cancelled" ? ", stopped" : "",
+                   tty_ ? kReset : "");
+    }
     messages_.push_back({{"role", "assistant"}, {"content", content}});
     return true;
   }
@@ -146,6 +155,8 @@ int Run(const Opts& o) {
   EngineOptions eo;
   eo.scheduler.ctx = o.ctx;
   eo.scheduler.threads = Threads(o.threads);
+  eo.spec.tokens = o.spec_tokens;
+  eo.spec.draft_model = o.draft_model;
   auto engine = Engine::Open(o.model, eo);
   if (!engine.ok()) return Fail(engine.status());
   // Ctrl-C stops the answer in progress (no SA_RESTART: a read at the prompt is interrupted too).
@@ -196,6 +207,10 @@ QS_COMMAND(run, "run", "chat in the terminal (one answer when a prompt is given)
   app->add_option("--min-p", o->min_p, "min-p sampling (0: off)");
   app->add_option("--seed", o->seed, "random seed (reproducible answers)");
   app->add_option("--threads,-t", o->threads, "threads (default: all cores)");
+  app->add_option("--spec-tokens", o->spec_tokens,
+                  "speculative decoding: drafts per step from the MTP module or --draft-model (0: off)")
+      ->check(CLI::Range(0, 8));
+  app->add_option("--draft-model", o->draft_model, "draft model (same vocabulary) for --spec-tokens, instead of MTP");
   app->add_flag("--raw", o->raw, "print <think> tags inline instead of dimming the reasoning");
   app->add_flag("--think", o->think, "switch thinking on where the chat template has a switch (DeepSeek-V3.1, V3.2)");
   return [o] { return Run(*o); };

@@ -114,6 +114,10 @@ QS_COMMAND(serve, "serve", "DeepSeek/OpenAI-compatible HTTP API server with a we
                   "enable the server-side web_search tool over this index (made with `qiusuo search-index add`)");
   app->add_option("--web-search-results", o->web_search_results, "results per web search")->check(CLI::Range(1, 20));
   app->add_option("--web-search-max", o->web_search_max, "web searches per request")->check(CLI::Range(1, 10));
+  app->add_option("--spec-tokens", o->spec_tokens,
+                  "speculative decoding: drafts per step from the MTP module or --draft-model (0: off)")
+      ->check(CLI::Range(0, 8));
+  app->add_option("--draft-model", o->draft_model, "draft model (same vocabulary) for --spec-tokens, instead of MTP");
   app->add_option("--model-id", o->model_id, "model name reported by /v1/models");
   app->add_option("--reasoning", o->reasoning, "auto | on | off: <think> split and R1 sampling defaults")
       ->check(CLI::IsMember({"auto", "on", "off"}));

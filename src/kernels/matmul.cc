@@ -335,6 +335,35 @@ void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool) {
       if (jobs[i].T > 0) MatMulScalar(*jobs[i].w, jobs[i].x, jobs[i].x_stride, jobs[i].T, jobs[i].y, jobs[i].y_stride, pool);
     return;
   }
+  // Unpacked int formats (the K-quants; Q4_0 / Q8_0 left in the file layout) at T = 2..3: the
+  // decode tiles for several tokens measured 3.4-3.6x the one-token kernel per matrix
+  // (kernel_bench, q6_k / q4_0, 16384 x 2048), so each token runs the one-token kernel instead:
+  // 2x, and the rows come out as plain decoding computes them. This is the output head of Q4_0
+  // GGUFs (Q6_K) in speculative decoding's verification of 1-2 drafts (runtime/speculative.h).
+  {
+    bool split = false;
+    for (int64_t i = 0; i < n_jobs && !split; ++i) {
+      kern::WDesc d;
+      split = jobs[i].T > 1 && jobs[i].T < kern::kDequantMinT && DirectDesc(*jobs[i].w, &d) &&
+              kern::IsIntFormat(d.fmt) && !(d.packed != nullptr && d.packed_lanes == KernelLanes());
+    }
+    if (split) {
+      std::vector<MatMulJob> one;
+      for (int64_t i = 0; i < n_jobs; ++i) {
+        const MatMulJob& j = jobs[i];
+        kern::WDesc d;
+        const bool s = j.T > 1 && j.T < kern::kDequantMinT && DirectDesc(*j.w, &d) && kern::IsIntFormat(d.fmt) &&
+                       !(d.packed != nullptr && d.packed_lanes == KernelLanes());
+        if (!s) {
+          one.push_back(j);
+          continue;
+        }
+        for (int64_t t = 0; t < j.T; ++t) one.push_back({j.w, j.x + t * j.x_stride, j.x_stride, 1, j.y + t * j.y_stride, j.y_stride});
+      }
+      MatMulMany(one.data(), static_cast<int64_t>(one.size()), pool);
+      return;
+    }
+  }
   // Grow-only per thread (MatMul also runs inside other ParallelFor bodies, e.g. MLA's heads).
   thread_local std::vector<JobPlan> plans;
   thread_local std::vector<ActBuf> bufs;

@@ -55,6 +55,9 @@ struct SeqChunk {
   KvCache* cache = nullptr;
   float* logits = nullptr;  // null: none; else [n, vocab], or [vocab] (the last token) if last_only
   bool last_only = false;
+  // null: none; else the final-norm output (the lm_head input) of all n rows [n, hidden], which
+  // the MTP module drafts from (speculative decoding, runtime/speculative.h).
+  float* hidden = nullptr;
 };
 
 class Model {
@@ -88,8 +91,10 @@ class Model {
   // [T] the tokens one position later; appends the rows to mtp_cache and writes logits [T, vocab]
   // (row i predicts the token two positions after h_i's). trace: the MTP layer's experts, and with
   // record_hidden [2, T, hidden]: eh_proj's output, then the decoder layer's output.
+  // last_only: logits [vocab] of the last row only (a drafter needs no more; the head is the
+  // largest matrix of the module).
   virtual Status ForwardMtp(const float* hidden, const int32_t* next_tokens, int64_t T, KvCache* mtp_cache,
-                            float* logits, ThreadPool* pool, ForwardTrace* trace = nullptr) {
+                            float* logits, ThreadPool* pool, ForwardTrace* trace = nullptr, bool last_only = false) {
     return Unsupported("this model has no multi-token prediction module loaded");
   }
 };

@@ -229,7 +229,7 @@ class TransformerModel final : public Model {
                                      max_tokens, mtp_cache_.aux_width);
   }
   Status ForwardMtp(const float* hidden, const int32_t* next_tokens, int64_t T, KvCache* mtp_cache, float* logits,
-                    ThreadPool* pool, ForwardTrace* trace) override;
+                    ThreadPool* pool, ForwardTrace* trace, bool last_only) override;
 
   Status Forward(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, ThreadPool* pool,
                  ForwardTrace* trace) override {
@@ -341,6 +341,10 @@ Status TransformerModel::Run(const std::vector<SeqChunk>& chunks, ThreadPool* po
         RmsNorm(&h_[t * D], final_norm_.data(), D, c.rms_norm_eps, &trace->final_hidden[t * D]);
     }
   }
+  for (size_t i = 0; i < chunks.size(); ++i)
+    if (chunks[i].hidden)
+      for (int64_t t = 0; t < chunks[i].n; ++t)
+        RmsNorm(&h_[(segs_[i].t0 + t) * D], final_norm_.data(), D, c.rms_norm_eps, &chunks[i].hidden[t * D]);
   // Logits only for the rows asked for (the head is the largest matrix of a small model:
   // prefill wants just the last position). Rows are gathered so the head runs once.
   out_rows_.clear();
@@ -396,7 +400,7 @@ void TransformerModel::RunLayer(Layer& L, int64_t layer, int64_t cache_layer, Th
 //   logits_i = head(shared_head.norm(y_i))                the MTP's own norm, not model.norm
 // Only the first module runs here (V3 releases have one; chaining several is an engine choice).
 Status TransformerModel::ForwardMtp(const float* hidden, const int32_t* next_tokens, int64_t T, KvCache* cache,
-                                    float* logits, ThreadPool* pool, ForwardTrace* trace) {
+                                    float* logits, ThreadPool* pool, ForwardTrace* trace, bool last_only) {
   if (mtp_.empty()) return Unsupported("this model has no multi-token prediction module loaded");
   if (!cache || cache->n_layers() != static_cast<int64_t>(mtp_.size()) || cache->k_width() != mtp_cache_.k_width)
     return InvalidArgument("ForwardMtp needs a cache from NewMtpCache");
@@ -426,7 +430,8 @@ Status TransformerModel::ForwardMtp(const float* hidden, const int32_t* next_tok
   cache->set_size(cache->size() + T);
   for (int64_t t = 0; t < T; ++t) RmsNorm(&h_[t * D], m.head_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
   if (trace && trace->record_final_hidden) trace->final_hidden = xn_;
-  if (logits) MatMul(m.own_head ? m.head : lm_head_, xn_.data(), T, logits, pool);
+  const int64_t first = last_only ? T - 1 : 0;
+  if (logits) MatMul(m.own_head ? m.head : lm_head_, &xn_[first * D], T - first, logits, pool);
   return Status::Ok();
 }
 

@@ -4,6 +4,38 @@
 
 namespace qs {
 
+namespace {
+// Two tokenizers are one vocabulary when every id has the same text (special tokens included).
+Status CheckSameVocabulary(const Tokenizer& main, const Tokenizer& draft, const std::string& draft_path) {
+  if (main.vocab_size() != draft.vocab_size())
+    return InvalidArgument("--draft-model " + draft_path + ": its tokenizer has " + std::to_string(draft.vocab_size()) +
+                           " tokens, the main model's " + std::to_string(main.vocab_size()) +
+                           "; a draft model must share the main model's vocabulary");
+  for (size_t i = 0; i < main.vocab_size(); ++i) {
+    const int32_t id = static_cast<int32_t>(i);
+    if (main.TokenText(id) != draft.TokenText(id))
+      return InvalidArgument("--draft-model " + draft_path + ": token " + std::to_string(i) + " is '" +
+                             draft.TokenText(id) + "' there but '" + main.TokenText(id) +
+                             "' in the main model; a draft model must share the main model's vocabulary");
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Result<std::unique_ptr<Drafter>> Engine::MakeDrafter(Engine* e, const SpecOptions& spec) {
+  if (spec.tokens <= 0) return std::unique_ptr<Drafter>();
+  if (spec.tokens > kMaxSpecTokens)
+    return InvalidArgument("--spec-tokens " + std::to_string(spec.tokens) + ": at most " +
+                           std::to_string(kMaxSpecTokens) + " drafts per step");
+  Model* main = e->package_.model.get();
+  if (spec.draft_model.empty()) return Drafter::Mtp(main);
+  QS_ASSIGN_OR_RETURN(ModelPackage draft, OpenModelPackage(spec.draft_model));
+  QS_RETURN_IF_ERROR(CheckSameVocabulary(*e->package_.tokenizer, *draft.tokenizer, spec.draft_model));
+  QS_RETURN_IF_ERROR(draft.model->Prepare(e->pool_.get()));
+  e->draft_model_ = std::move(draft.model);
+  return Drafter::DraftModel(main, e->draft_model_.get());
+}
+
 Result<std::unique_ptr<Engine>> Engine::Open(const std::string& path, const EngineOptions& options) {
   ModelPackageOptions po;
   po.chat_template = true;
@@ -26,7 +58,9 @@ Result<std::unique_ptr<Engine>> Engine::Create(ModelPackage package, const Engin
   e->pool_ = std::make_unique<ThreadPool>(options.scheduler.threads);
   // Repack now rather than in the first request.
   QS_RETURN_IF_ERROR(e->package_.model->Prepare(e->pool_.get()));
+  QS_ASSIGN_OR_RETURN(e->drafter_, MakeDrafter(e.get(), options.spec));
   SchedulerOptions so = options.scheduler;
+  so.spec_tokens = e->drafter_ ? options.spec.tokens : 0;
   if (!options.cache_dir.empty()) {
     auto probe = e->package_.model->NewCache(1);
     QS_ASSIGN_OR_RETURN(uint64_t key, ModelCacheKey(e->package_.path, *probe));
@@ -36,7 +70,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(ModelPackage package, const Engin
     dco.model_key = key;
     QS_ASSIGN_OR_RETURN(so.disk_cache, DiskCache::Open(dco));
   }
-  e->scheduler_ = std::make_unique<Scheduler>(e->package_.model.get(), so, e->pool_.get());
+  e->scheduler_ = std::make_unique<Scheduler>(e->package_.model.get(), so, e->pool_.get(), e->drafter_.get());
   return e;
 }
 

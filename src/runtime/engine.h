@@ -28,6 +28,9 @@ struct EngineOptions {
   // none. The model's key is computed from the package path.
   std::string cache_dir;
   uint64_t cache_dir_bytes = 0;
+  // Speculative decoding (runtime/speculative.h): spec.tokens drafts per decode step from the
+  // model's MTP module, or from spec.draft_model when given. Off (0) by default.
+  SpecOptions spec;
 };
 
 class Engine {
@@ -51,6 +54,9 @@ class Engine {
   ThreadPool* pool() { return pool_.get(); }
   Scheduler& scheduler() { return *scheduler_; }
   const SchedulerOptions& scheduler_options() const { return scheduler_->options(); }
+  // The drafter in use ("mtp", "draft model") and its drafts per step; "" / 0 when off.
+  std::string drafter_name() const { return drafter_ ? drafter_->name() : ""; }
+  int spec_tokens() const { return scheduler_->options().spec_tokens; }
 
   // Queues a generation request; its events arrive on the handle (RequestHandle::Next).
   // nullptr and *err set when it cannot be accepted.
@@ -69,9 +75,12 @@ class Engine {
 
  private:
   Engine() = default;
+  static Result<std::unique_ptr<Drafter>> MakeDrafter(Engine* e, const SpecOptions& spec);
   ModelPackage package_;
   std::unique_ptr<ThreadPool> pool_;
   std::optional<ChatTemplate> template_;
+  std::unique_ptr<Model> draft_model_;  // --draft-model
+  std::unique_ptr<Drafter> drafter_;
   std::unique_ptr<Scheduler> scheduler_;  // last: stopped before the pool and model go
 };
 

@@ -14,7 +14,9 @@ int64_t CommonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 }
 }  // namespace
 
-int64_t PrefixCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns) {
+int64_t PrefixCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns,
+                            KvCache* aux_dst, int64_t* aux_rows) {
+  if (aux_rows) *aux_rows = 0;
   auto best = entries_.end();
   int64_t best_len = 0;
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
@@ -29,6 +31,10 @@ int64_t PrefixCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len,
   }
   if (best == entries_.end()) return 0;
   if (!dst->CopyPrefixFrom(*best->kv, best_len).ok()) return 0;
+  if (aux_dst && best->aux) {
+    const int64_t n = std::min(best_len, best->aux->size());
+    if (aux_dst->CopyPrefixFrom(*best->aux, n).ok() && aux_rows) *aux_rows = n;
+  }
   entries_.splice(entries_.begin(), entries_, best);  // most recently used
   return best_len;
 }
@@ -40,10 +46,13 @@ void PrefixCache::EvictToFit(size_t incoming) {
   }
 }
 
-void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns, bool persist) {
+void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns, const KvCache* aux,
+                         bool persist) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0 || n > src.size()) return;
-  const size_t need = static_cast<size_t>(n) * src.bytes_per_token();
+  const int64_t na = aux ? std::min(n, aux->size()) : 0;
+  const size_t need = static_cast<size_t>(n) * src.bytes_per_token() +
+                      (aux ? static_cast<size_t>(na) * aux->bytes_per_token() : 0);
   auto copy = [&] {
     auto kv = std::make_shared<KvCache>(src.n_layers(), src.k_width(), src.v_width(), n, src.aux_width());
     return kv->CopyPrefixFrom(src, n).ok() ? kv : nullptr;
@@ -76,6 +85,10 @@ void PrefixCache::Insert(const std::vector<int32_t>& tokens, const KvCache& src,
   e.kv = copy();
   if (!e.kv) return;
   if (disk_ && persist) disk_->Store(tokens, e.kv, ns);
+  if (na > 0) {
+    e.aux = std::make_unique<KvCache>(aux->n_layers(), aux->k_width(), aux->v_width(), na, aux->aux_width());
+    if (!e.aux->CopyPrefixFrom(*aux, na).ok()) e.aux.reset();
+  }
   e.bytes = need;
   bytes_ += need;
   entries_.push_front(std::move(e));

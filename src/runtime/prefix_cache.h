@@ -34,11 +34,17 @@ class PrefixCache {
   // Longest common prefix (at most `max_len` tokens) between `tokens` and a stored sequence; copies
   // those rows into `dst` (replacing its contents) and returns their number (0: nothing reused).
   // Only entries stored under the same namespace `ns` are considered.
-  int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns = 0);
-  // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`; `persist`:
-  // also write it to the disk tier (the scheduler skips that for a prompt whose request goes on
-  // generating: its final entry covers it, and writing both would double the disk traffic).
-  void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0, bool persist = true);
+  // `aux_dst` (optional): also restores the entry's auxiliary rows (a speculative drafter's own
+  // cache, e.g. the MTP module's), at most as many as returned; *aux_rows says how many (0 when the
+  // entry has none, and for a match from the disk tier, which keeps the main rows only).
+  int64_t Lookup(const std::vector<int32_t>& tokens, int64_t max_len, KvCache* dst, uint64_t ns = 0,
+                 KvCache* aux_dst = nullptr, int64_t* aux_rows = nullptr);
+  // Stores the first tokens.size() rows of `src` for `tokens` under namespace `ns`, and the first
+  // min(aux->size(), tokens.size()) rows of `aux` when given; `persist`: also write the main rows
+  // to the disk tier (the scheduler skips that for a prompt whose request goes on generating: its
+  // final entry covers it, and writing both would double the disk traffic).
+  void Insert(const std::vector<int32_t>& tokens, const KvCache& src, uint64_t ns = 0, const KvCache* aux = nullptr,
+              bool persist = true);
 
   // The second tier (not owned; null: memory only).
   void set_disk(DiskCache* disk) { disk_ = disk; }
@@ -52,6 +58,7 @@ class PrefixCache {
     std::vector<int32_t> tokens;
     uint64_t ns = 0;
     std::shared_ptr<KvCache> kv;  // shared with a queued disk write
+    std::unique_ptr<KvCache> aux;
     size_t bytes = 0;
   };
   void EvictToFit(size_t incoming);

@@ -51,21 +51,39 @@ std::vector<TokenLogprob> Sampler::TopLogprobs(const float* logits, int64_t V, i
   return out;
 }
 
+double TokenDist::Prob(int32_t id) const {
+  if (total <= 0) return 0;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] == id) return p[i] / total;
+  return 0;
+}
+
 int32_t Sampler::Sample(float* logits, int64_t V, const std::vector<int32_t>& history,
                         const std::vector<uint8_t>* allowed) {
   ApplyPenalties(logits, V, history, p_.frequency_penalty, p_.presence_penalty);
+  Distribution(logits, V, allowed, &dist_);
+  if (dist_.empty()) return -1;
+  if (p_.temperature <= 0.0f) return dist_.ids[0];  // greedy draws nothing from the RNG
+  return Draw(dist_);
+}
+
+void Sampler::Distribution(const float* logits, int64_t V, const std::vector<uint8_t>* allowed, TokenDist* out) {
+  out->ids.clear();
+  out->p.clear();
+  out->total = 0;
   auto ok = [&](int64_t i) { return (!allowed || (*allowed)[i]) && !std::isnan(logits[i]); };
   if (p_.temperature <= 0.0f) {  // greedy: first maximum, as torch.argmax
     int64_t best = -1;
     for (int64_t i = 0; i < V; ++i)
       if (ok(i) && (best < 0 || logits[i] > logits[best])) best = i;
-    return static_cast<int32_t>(best);
+    if (best >= 0) out->ids.push_back(static_cast<int32_t>(best)), out->p.push_back(1.0), out->total = 1.0;
+    return;
   }
   cand_.clear();
   for (int64_t i = 0; i < V; ++i)
     if (ok(i) && logits[i] > -std::numeric_limits<float>::infinity())
       cand_.emplace_back(logits[i] / p_.temperature, static_cast<int32_t>(i));
-  if (cand_.empty()) return -1;
+  if (cand_.empty()) return;
   auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
   size_t n = cand_.size();
   float mx = cand_[0].first;
@@ -82,7 +100,8 @@ int32_t Sampler::Sample(float* logits, int64_t V, const std::vector<int32_t>& hi
     n = cand_.size();
   }
   // Softmax over the survivors (sorted best first when top-k / top-p need the order).
-  std::vector<double> prob(n);
+  std::vector<double>& prob = out->p;
+  prob.resize(n);
   double sum = 0;
   for (size_t i = 0; i < n; ++i) sum += (prob[i] = std::exp(static_cast<double>(cand_[i].first) - mx));
   for (double& q : prob) q /= sum;
@@ -107,14 +126,26 @@ int32_t Sampler::Sample(float* logits, int64_t V, const std::vector<int32_t>& hi
       }
     n = w;
   }
-  double total = 0;
-  for (size_t i = 0; i < n; ++i) total += prob[i];
+  prob.resize(n);
+  out->ids.resize(n);
+  for (size_t i = 0; i < n; ++i) out->ids[i] = cand_[i].second, out->total += prob[i];
+}
+
+int32_t Sampler::Draw(const TokenDist& d, int32_t exclude) {
+  double total = d.total;
+  const size_t n = d.ids.size();
+  for (size_t i = 0; i < n; ++i)
+    if (d.ids[i] == exclude) total -= d.p[i];
+  if (n == 0 || total <= 0) return -1;
   double r = std::uniform_real_distribution<double>(0.0, total)(rng_);
+  int32_t last = -1;
   for (size_t i = 0; i < n; ++i) {
-    r -= prob[i];
-    if (r < 0) return cand_[i].second;
+    if (d.ids[i] == exclude) continue;
+    last = d.ids[i];
+    r -= d.p[i];
+    if (r < 0) return d.ids[i];
   }
-  return cand_[n - 1].second;
+  return last;
 }
 
 void Sampler::ApplyLogitBias(float* logits, int64_t V, const std::vector<std::pair<int32_t, float>>& bias) {

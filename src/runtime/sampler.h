@@ -33,6 +33,16 @@ struct TokenLogprob {
   float logprob = 0.0f;
 };
 
+// The distribution a Sampler draws from after temperature and truncation: p[i] of token ids[i],
+// unnormalised (they sum to `total`). Greedy: the argmax alone.
+struct TokenDist {
+  std::vector<int32_t> ids;
+  std::vector<double> p;
+  double total = 0;
+  double Prob(int32_t id) const;  // normalised probability of `id` (0 when not a candidate)
+  bool empty() const { return ids.empty(); }
+};
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& p);
@@ -42,6 +52,15 @@ class Sampler {
   // is allowed. Modifies `logits` (penalties applied in place).
   int32_t Sample(float* logits, int64_t V, const std::vector<int32_t>& history,
                  const std::vector<uint8_t>* allowed = nullptr);
+
+  // The distribution Sample(logits, V, {}, allowed) draws from (no penalties applied here).
+  void Distribution(const float* logits, int64_t V, const std::vector<uint8_t>* allowed, TokenDist* out);
+  // One draw from `d` with this sampler's RNG, leaving out token `exclude` (the residual
+  // max(0, p - q) of speculative sampling when the draft q is one-hot); -1 when nothing is left.
+  int32_t Draw(const TokenDist& d, int32_t exclude = -1);
+  // A uniform number in [0, 1) from this sampler's RNG (the accept test of a draft).
+  double Uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+  bool greedy() const { return p_.temperature <= 0.0f; }
 
   // Log-probabilities (log-softmax of the penalized logits, before temperature, as OpenAI
   // reports them) of token `id` and the n most likely tokens. Call after Sample on the same logits.
@@ -61,6 +80,7 @@ class Sampler {
   SamplingParams p_;
   std::mt19937_64 rng_;
   std::vector<std::pair<float, int32_t>> cand_;  // scratch
+  TokenDist dist_;                                // scratch of Sample
 };
 
 }  // namespace qs

@@ -33,15 +33,26 @@ struct Scheduler::Slot {
   std::vector<int32_t> seq;      // tokens in the cache
   std::vector<int32_t> pending;  // tokens still to feed (prompt remainder or the last sample)
   std::vector<int32_t> generated;
-  std::vector<float> logits;  // [vocab]: the last fed token's logits
+  std::vector<float> logits;  // [vocab]: the last fed token's logits ([step_n, vocab] with drafts)
   int64_t step_n = 0;         // tokens fed this step
+  // Speculative decoding: the drafter's state, whether this request drafts, this step's drafts,
+  // the tokens fed (pending chunk, or the pending token and the drafts), the main model's final
+  // hidden states of the fed rows (MTP drafter), and the request's counts.
+  std::unique_ptr<DraftState> draft;
+  bool spec = false;
+  std::vector<int32_t> drafts, feed, known;
+  std::vector<float> hidden;
+  uint64_t drafted = 0, accepted = 0;
 };
 
-Scheduler::Scheduler(Model* model, const SchedulerOptions& opt, ThreadPool* pool)
+Scheduler::Scheduler(Model* model, const SchedulerOptions& opt, ThreadPool* pool, Drafter* drafter)
     : model_(model), opt_(opt), vocab_(model->config().vocab_size), pool_(pool), prefix_cache_(opt.cache_bytes) {
   opt_.parallel = std::max(1, opt_.parallel);
   opt_.chunk = std::max<int64_t>(1, opt_.chunk);
   prefix_cache_.set_disk(opt_.disk_cache.get());
+  opt_.spec_tokens = std::clamp(opt_.spec_tokens, 0, kMaxSpecTokens);
+  if (opt_.spec_tokens > 0) drafter_ = drafter;
+  if (!drafter_) opt_.spec_tokens = 0;
   if (!pool_) {
     own_pool_ = std::make_unique<ThreadPool>(opt_.threads);
     pool_ = own_pool_.get();
@@ -49,6 +60,7 @@ Scheduler::Scheduler(Model* model, const SchedulerOptions& opt, ThreadPool* pool
   for (int i = 0; i < opt_.parallel; ++i) {
     auto s = std::make_unique<Slot>();
     s->cache = model_->NewCache(opt_.ctx);
+    if (drafter_) s->draft = drafter_->NewState(opt_.ctx);
     slots_.push_back(std::move(s));
   }
   thread_ = std::thread([this] { Loop(); });
@@ -114,10 +126,30 @@ void Scheduler::Admit(Slot* s, Pending p) {
   s->handle = std::move(p.handle);
   s->sampler = std::make_unique<Sampler>(s->req.sampling);
   s->generated.clear();
+  s->drafts.clear();
+  s->drafted = s->accepted = 0;
+  s->spec = s->draft && !(s->req.constraint && s->req.sampling.temperature > 0);
   const auto& prompt = s->req.prompt;
   // Reuse the longest cached prefix; at least one prompt token is always run to get logits.
+  KvCache* aux = s->spec ? s->draft->prefix_rows() : nullptr;
+  int64_t aux_rows = 0;
   int64_t hit = prefix_cache_.Lookup(prompt, static_cast<int64_t>(prompt.size()) - 1, s->cache.get(),
-                                     s->req.cache_namespace);
+                                     s->req.cache_namespace, aux, &aux_rows);
+  if (s->spec && aux) {
+    // The MTP drafter cannot rebuild its rows without the main model's hidden states, so the main
+    // hit shrinks to the rows both caches have (usually by one token); an entry written without
+    // them (by a request that did not draft) keeps its full hit and this request does not draft.
+    const int64_t u = std::max<int64_t>(0, std::min(aux_rows, hit - s->draft->prefix_lag()));
+    if (hit - u > opt_.chunk) {
+      s->spec = false;
+    } else {
+      hit = u;
+      s->cache->Truncate(hit);
+      s->draft->Restored(hit);
+    }
+  } else if (s->spec) {
+    s->draft->Clear();  // a draft model catches up from the tokens
+  }
   if (hit == 0) s->cache->Clear();
   s->seq.assign(prompt.begin(), prompt.begin() + hit);
   s->pending.assign(prompt.begin() + hit, prompt.end());
@@ -135,9 +167,16 @@ void Scheduler::Admit(Slot* s, Pending p) {
 }
 
 void Scheduler::Finish(Slot* s, const std::string& reason, bool stop_token, Status error) {
-  if (!s->seq.empty() && error.ok()) prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace);
+  KvCache* aux = nullptr;
+  if (s->spec) {
+    s->draft->Rollback(static_cast<int64_t>(s->seq.size()));  // provisional rows are not for reuse
+    aux = s->draft->prefix_rows();
+  }
+  if (!s->seq.empty() && error.ok()) prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace, aux, /*persist=*/true);
   GenEvent ev;
   ev.kind = GenEvent::kDone;
+  ev.drafted = s->drafted;
+  ev.accepted = s->accepted;
   ev.finish_reason = reason;
   ev.stop_token = stop_token;
   ev.error = std::move(error);
@@ -159,15 +198,40 @@ bool Scheduler::Prepare(Slot* s) {
     Finish(s, "length", false);
     return false;
   }
-  s->logits.resize(static_cast<size_t>(vocab_));
+  s->drafts.clear();
+  if (s->spec && !s->generated.empty()) {
+    // Decoding: draft as many tokens as the answer and the context still have room for.
+    const int64_t k = std::min<int64_t>({opt_.spec_tokens, s->req.max_tokens - static_cast<int64_t>(s->generated.size()) - 1,
+                                         opt_.ctx - s->cache->size() - 1});
+    if (k > 0) {
+      s->known.assign(s->seq.begin(), s->seq.end());
+      s->known.push_back(s->pending[0]);
+      Status st = s->draft->Propose(s->known, static_cast<int>(k), &s->drafts, pool_);
+      if (!st.ok()) {  // drafting is an optimisation: the request goes on without it
+        QS_LOG_WARN("speculative drafts off for a request: %s", st.message().c_str());
+        s->spec = false;
+        s->drafts.clear();
+      }
+    }
+  }
+  s->feed.assign(s->pending.begin(), s->pending.begin() + s->step_n);
+  s->feed.insert(s->feed.end(), s->drafts.begin(), s->drafts.end());
+  s->step_n = static_cast<int64_t>(s->feed.size());
+  s->logits.resize(static_cast<size_t>((s->drafts.empty() ? 1 : s->step_n) * vocab_));
+  if (s->spec && drafter_->wants_hidden())
+    s->hidden.resize(static_cast<size_t>(s->step_n * model_->config().hidden_size));
   return true;
 }
 
 void Scheduler::StepAll(const std::vector<Slot*>& run) {
   // One forward for every active slot: their tokens share each weight read (continuous
   // batching); attention still reads each slot's own cache.
+  auto chunk = [&](Slot* s) {
+    float* hidden = s->spec && drafter_->wants_hidden() ? s->hidden.data() : nullptr;
+    return SeqChunk{s->feed.data(), s->step_n, s->cache.get(), s->logits.data(), s->drafts.empty(), hidden};
+  };
   chunks_.clear();
-  for (Slot* s : run) chunks_.push_back(SeqChunk{s->pending.data(), s->step_n, s->cache.get(), s->logits.data(), true});
+  for (Slot* s : run) chunks_.push_back(chunk(s));
   Status st = model_->ForwardBatch(chunks_, pool_);
   if (st.ok()) {
     for (Slot* s : run) AfterForward(s);
@@ -175,23 +239,100 @@ void Scheduler::StepAll(const std::vector<Slot*>& run) {
   }
   // Something in the batch was refused: run the slots one by one so only the bad one fails.
   for (Slot* s : run) {
-    std::vector<SeqChunk> one = {SeqChunk{s->pending.data(), s->step_n, s->cache.get(), s->logits.data(), true}};
+    std::vector<SeqChunk> one = {chunk(s)};
     Status st1 = model_->ForwardBatch(one, pool_);
     if (!st1.ok()) Finish(s, "error", false, st1);
     else AfterForward(s);
   }
 }
 
+void Scheduler::Observe(Slot* s, int64_t pos0, int64_t n) {
+  if (!s->spec) return;
+  s->known.assign(s->seq.begin(), s->seq.end());
+  s->known.insert(s->known.end(), s->pending.begin(), s->pending.end());
+  const float* hidden = drafter_->wants_hidden() ? s->hidden.data() : nullptr;
+  Status st = s->draft->Observe(s->known, pos0, hidden, n, pool_);
+  if (!st.ok()) {
+    QS_LOG_WARN("speculative drafts off for a request: %s", st.message().c_str());
+    s->spec = false;
+  }
+}
+
 bool Scheduler::AfterForward(Slot* s) {
   const int64_t n = s->step_n;
+  const int64_t pos0 = s->cache->size() - n;
+  if (!s->drafts.empty()) return Verify(s, pos0);
   s->seq.insert(s->seq.end(), s->pending.begin(), s->pending.begin() + n);
   s->pending.erase(s->pending.begin(), s->pending.begin() + n);
+  Observe(s, pos0, n);
   if (!s->pending.empty()) return true;  // more prompt chunks to go
   // Prompt done: share its rows at once, so requests with the same prefix (a common system
   // prompt) hit the cache while this one is still generating.
-  if (s->generated.empty()) prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace, /*persist=*/false);
+  if (s->generated.empty()) {
+    if (s->spec) {
+      Status st = s->draft->Settle(s->seq, pool_);  // its rows go into the prefix cache too
+      if (!st.ok()) {
+        QS_LOG_WARN("speculative drafts off for a request: %s", st.message().c_str());
+        s->spec = false;
+      }
+    }
+    prefix_cache_.Insert(s->seq, *s->cache, s->req.cache_namespace, s->spec ? s->draft->prefix_rows() : nullptr,
+                         /*persist=*/false);
+  }
+  const int32_t tok = Choose(s, s->logits.data(), -1);
+  if (tok < 0) {
+    Finish(s, "stop", false);
+    return false;
+  }
+  if (!Emit(s, tok, s->logits.data())) return false;
+  s->pending.assign(1, tok);
+  return true;
+}
 
-  float* last = s->logits.data();
+// Row j of the verify pass holds the main model's logits after [pending, d_1 .. d_j]: its token
+// is chosen as plain decoding would (greedy) or by the speculative-sampling rule against d_{j+1};
+// the first row whose token is not the draft ends the step with that token as the next pending
+// one (all drafts kept: the last row's token is the bonus).
+bool Scheduler::Verify(Slot* s, int64_t pos0) {
+  const int64_t nd = static_cast<int64_t>(s->drafts.size());
+  s->seq.push_back(s->pending[0]);
+  s->pending.clear();
+  s->drafted += static_cast<uint64_t>(nd);
+  int64_t a = 0;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.drafted_tokens += static_cast<uint64_t>(nd);
+    stats_.spec_steps++;
+  }
+  for (int64_t j = 0; j <= nd; ++j) {
+    float* row = &s->logits[static_cast<size_t>(j * vocab_)];
+    const int32_t tok = Choose(s, row, j < nd ? s->drafts[static_cast<size_t>(j)] : -1);
+    if (tok < 0) {
+      Finish(s, "stop", false);
+      return false;
+    }
+    const bool kept = j < nd && tok == s->drafts[static_cast<size_t>(j)];
+    if (kept) {
+      ++a;
+      s->accepted++;
+      s->seq.push_back(tok);  // its row is already in the cache
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.accepted_tokens++;
+    }
+    if (!Emit(s, tok, row)) return false;
+    if (!kept) {
+      s->pending.assign(1, tok);
+      break;
+    }
+  }
+  // Drop the rows of rejected drafts; the drafter sees the kept rows [pending, d_1 .. d_a].
+  s->cache->Truncate(static_cast<int64_t>(s->seq.size()));
+  Observe(s, pos0, a + 1);
+  if (s->spec) s->draft->Rollback(static_cast<int64_t>(s->seq.size()));
+  return true;
+}
+
+int32_t Scheduler::Choose(Slot* s, float* last, int32_t draft) {
   TokenConstraint* c = s->req.constraint.get();
   // Penalties go into `last` itself so that logprobs describe the distribution sampled from;
   // the sampler then gets an empty history. It modifies its input, hence the scratch copy.
@@ -199,6 +340,10 @@ bool Scheduler::AfterForward(Slot* s) {
   Sampler::ApplyPenalties(last, vocab_, s->generated, s->req.sampling.frequency_penalty,
                           s->req.sampling.presence_penalty);
   Sampler::ApplyLogitBias(last, vocab_, s->req.sampling.logit_bias);
+  if (draft >= 0 && !s->sampler->greedy() && !c) {
+    s->sampler->Distribution(last, vocab_, nullptr, &dist_);
+    return VerifyDraft(s->sampler.get(), dist_, draft).token;
+  }
   scratch_.assign(last, last + vocab_);
   int32_t tok = s->sampler->Sample(scratch_.data(), vocab_, kNoHistory, nullptr);
   if (c && (tok < 0 || !c->Allows(tok))) {
@@ -208,12 +353,12 @@ bool Scheduler::AfterForward(Slot* s) {
     c->Mask(&mask_);
     scratch_.assign(last, last + vocab_);
     tok = s->sampler->Sample(scratch_.data(), vocab_, kNoHistory, &mask_);
-    if (tok < 0) {
-      Finish(s, "stop", false);
-      return false;
-    }
   }
-  if (c) c->Accept(tok);
+  return tok;
+}
+
+bool Scheduler::Emit(Slot* s, int32_t tok, const float* last) {
+  if (TokenConstraint* c = s->req.constraint.get()) c->Accept(tok);
   s->generated.push_back(tok);
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -232,11 +377,11 @@ bool Scheduler::AfterForward(Slot* s) {
     ev.top = Sampler::TopLogprobs(last, vocab_, s->req.top_logprobs);
   }
   s->handle->Push(std::move(ev));
-  if (static_cast<int64_t>(s->generated.size()) >= s->req.max_tokens || s->cache->size() + 1 > opt_.ctx) {
+  if (static_cast<int64_t>(s->generated.size()) >= s->req.max_tokens ||
+      static_cast<int64_t>(s->seq.size()) + 1 > opt_.ctx) {
     Finish(s, "length", false);
     return false;
   }
-  s->pending.assign(1, tok);
   return true;
 }
 

@@ -11,6 +11,16 @@
 // Requests talk to their consumer (an HTTP handler, the terminal chat) through a RequestHandle:
 // an event queue the scheduler pushes to and the consumer pops from, plus a cancel flag the
 // consumer sets (client gone, stop string seen); a cancelled slot is freed before the next step.
+//
+// Speculative decoding (runtime/speculative.h), when the scheduler gets a Drafter and
+// spec_tokens > 0: a decoding slot's step feeds [pending token, k drafts] in the same batched
+// forward as the other slots' work (logits of all k + 1 rows), then emits the accepted drafts and
+// the main model's next token — possibly several kToken events in one step — and rolls the slot's
+// caches back past the rejected drafts. Greedy requests get exactly the tokens of plain decoding.
+// JSON-mode (constrained) requests speculate when greedy (each row's token is chosen with the
+// constraint as in plain decoding, so a draft is accepted only if it is the constrained choice);
+// constrained *sampled* requests do not speculate (plain decoding's unconstrained-draw-then-mask
+// procedure has no closed-form distribution to verify against).
 #pragma once
 
 #include <atomic>
@@ -29,6 +39,7 @@
 #include "runtime/disk_cache.h"
 #include "runtime/prefix_cache.h"
 #include "runtime/sampler.h"
+#include "runtime/speculative.h"
 
 namespace qs {
 
@@ -55,6 +66,7 @@ struct GenEvent {
   bool stop_token = false;       // kDone: ended by a stop token (counted, not sent as kToken)
   Status error;                  // kDone with "error"
   uint64_t step = 0;             // scheduler step that produced the event (ordering across requests)
+  uint64_t drafted = 0, accepted = 0;  // kDone: this request's speculative drafts, and those kept
 };
 
 struct GenRequest {
@@ -98,6 +110,7 @@ struct SchedulerOptions {
   std::chrono::milliseconds max_queue_wait{0};
   // The prefix cache's disk tier (`--cache-dir`; runtime/disk_cache.h); null: memory only.
   std::shared_ptr<DiskCache> disk_cache;
+  int spec_tokens = 0;  // drafts per decode step when a Drafter is given (0: plain decoding)
 };
 
 struct SchedulerStats {
@@ -107,13 +120,16 @@ struct SchedulerStats {
   DiskCacheStats disk;  // zeros without a disk tier
   double busy_seconds = 0;  // wall time spent in steps with work
   double decode_tokens_per_second = 0;  // completion tokens / busy seconds
+  uint64_t drafted_tokens = 0, accepted_tokens = 0;  // speculative decoding
+  uint64_t spec_steps = 0;                            // verification forwards (slot steps with drafts)
 };
 
 class Scheduler {
  public:
   // `pool`: the compute threads to run on (the Engine's, shared with Model::Prepare); null: the
   // scheduler makes its own of opt.threads.
-  Scheduler(Model* model, const SchedulerOptions& opt, ThreadPool* pool = nullptr);
+  // `drafter` (optional, not owned): speculative decoding with opt.spec_tokens drafts per step.
+  Scheduler(Model* model, const SchedulerOptions& opt, ThreadPool* pool = nullptr, Drafter* drafter = nullptr);
   ~Scheduler();  // Shutdown()
   // Stops the thread; requests in flight or queued end with "cancelled", new ones are refused
   // (kStopped). Idempotent.
@@ -142,9 +158,14 @@ class Scheduler {
   bool Prepare(Slot* s);                   // false when the slot finished (cancelled, full)
   void StepAll(const std::vector<Slot*>& run);
   bool AfterForward(Slot* s);              // sample, emit; false when the slot finished
+  bool Verify(Slot* s, int64_t pos0);      // AfterForward of a step with drafts
+  int32_t Choose(Slot* s, float* logits, int32_t draft);  // the token a row gives (-1: none allowed)
+  bool Emit(Slot* s, int32_t tok, const float* logits);   // false when the slot finished
+  void Observe(Slot* s, int64_t pos0, int64_t n);          // tell the drafter what the main model ran
   void Finish(Slot* s, const std::string& reason, bool stop_token, Status error = Status::Ok());
 
   Model* model_;
+  Drafter* drafter_ = nullptr;
   SchedulerOptions opt_;
   int64_t vocab_;
   ThreadPool* pool_;
@@ -154,6 +175,7 @@ class Scheduler {
   std::vector<SeqChunk> chunks_;
   std::vector<uint8_t> mask_;
   std::vector<float> scratch_;
+  TokenDist dist_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -176,6 +176,12 @@ void Server::Impl::Routes() {
     metric("qiusuo_disk_cache_dropped_total", "counter", "corrupt or mismatched cache files deleted",
            double(s.disk.dropped));
     metric("qiusuo_tokens_per_second", "gauge", "generated tokens per busy second", s.decode_tokens_per_second);
+    metric("qiusuo_spec_drafted_tokens_total", "counter", "speculative draft tokens verified by the main model",
+           double(s.drafted_tokens));
+    metric("qiusuo_spec_accepted_tokens_total", "counter", "speculative draft tokens accepted (kept)",
+           double(s.accepted_tokens));
+    metric("qiusuo_spec_verify_steps_total", "counter", "verification forwards of a slot with drafts",
+           double(s.spec_steps));
     r.set_content(out, "text/plain; version=0.0.4");
   });
   http.Get("/", [](const httplib::Request&, httplib::Response& r) {
@@ -230,6 +236,8 @@ EngineOptions ServerEngineOptions(const ServerOptions& opt) {
   so.cache_bytes = opt.cache_mb << 20;
   eo.cache_dir = opt.cache_dir;
   eo.cache_dir_bytes = opt.cache_dir_bytes;
+  eo.spec.tokens = opt.spec_tokens;
+  eo.spec.draft_model = opt.draft_model;
   return eo;
 }
 

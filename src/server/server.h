@@ -32,6 +32,8 @@ struct ServerOptions {
   int max_queue = 64;
   double max_queue_wait_s = 600;  // queued longer -> 503 (DeepSeek gives up after 10 min); 0: never
   size_t cache_mb = 256;
+  int spec_tokens = 0;      // speculative drafts per decode step (runtime/speculative.h); 0: off
+  std::string draft_model;  // draft with this model instead of the MTP module
   std::string reasoning = "auto";  // auto | on | off: R1 defaults and the <think> split
   int max_json_depth = 128;        // deeper nesting anywhere in a request body: 400 (api.h)
   // Prefix-cache reuse across API keys / `user`s. Off: a request hits only entries made under the

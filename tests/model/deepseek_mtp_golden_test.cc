@@ -270,6 +270,13 @@ TEST(DeepSeekMtpV32, SparseMtpLayerLoadsAndIsCausal) {
       ASSERT_TRUE(model.ForwardMtp(&tr.final_hidden[i * D], &tokens[i + 1], 1, mc1.get(), &one[i * V], &pool).ok());
     EXPECT_LE(MaxAbsDiff(all, one), kTol) << v;
     for (float x : all) ASSERT_TRUE(std::isfinite(x)) << v;
+    // last_only (the speculative drafter's call): the last row's logits alone, the same values.
+    std::vector<float> last(static_cast<size_t>(V));
+    auto mc2 = model.NewMtpCache(T);
+    ASSERT_TRUE(model.ForwardMtp(tr.final_hidden.data(), &tokens[1], T - 1, mc2.get(), last.data(), &pool, nullptr,
+                                 /*last_only=*/true).ok());
+    EXPECT_LE(MaxAbsDiff(last.data(), &all[(T - 2) * V], static_cast<size_t>(V)), kTol) << v;
+    EXPECT_EQ(mc2->size(), T - 1) << v;
   }
 }
 
