@@ -1,0 +1,238 @@
+#include "model/blocks/v4_model.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "base/log.h"
+#include "base/thread_pool.h"
+#include "kernels/ops.h"
+#include "model/blocks/v4_attention.h"
+#include "model/blocks/v4_hc.h"
+#include "model/blocks/v4_moe.h"
+
+namespace qs {
+
+namespace {
+
+struct HcLayer {
+  std::vector<float> attn_norm, ffn_norm;
+  std::unique_ptr<HcMixer> hc_attn, hc_ffn;
+  std::unique_ptr<V4Attention> attn;
+  std::unique_ptr<V4Moe> ffn;
+};
+
+HcLayer MakeHcLayer(const ModelConfig& c, int64_t l, const std::string& p) {
+  HcLayer L;
+  const int64_t hc = c.hc_mult, D = c.hidden_size;
+  L.hc_attn = std::make_unique<HcMixer>(p + "hc_attn_", hc, D, c.hc_sinkhorn_iters, c.hc_eps, c.rms_norm_eps, false);
+  L.hc_ffn = std::make_unique<HcMixer>(p + "hc_ffn_", hc, D, c.hc_sinkhorn_iters, c.hc_eps, c.rms_norm_eps, false);
+  L.attn = std::make_unique<V4Attention>(c, p + "attn.", V4Ratio(c, l));
+  L.ffn = std::make_unique<V4Moe>(c, p + "ffn.", l < c.num_hash_layers);
+  return L;
+}
+
+void VisitHcLayer(const ModelConfig& c, const std::string& p, HcLayer& L, TensorVisitor& v) {
+  v.Vector(p + "attn_norm.weight", &L.attn_norm, c.hidden_size, TensorRole::kNorm);
+  v.Vector(p + "ffn_norm.weight", &L.ffn_norm, c.hidden_size, TensorRole::kNorm);
+  L.hc_attn->VisitTensors(v);
+  L.hc_ffn->VisitTensors(v);
+  L.attn->VisitTensors(v);
+  L.ffn->VisitTensors(v);
+}
+
+std::string LayerPrefix(int64_t l) { return "layers." + std::to_string(l) + "."; }
+
+class HcTransformer final : public Model {
+ public:
+  HcTransformer(const ModelConfig& c, std::unique_ptr<WeightSource> src)
+      : cfg_(c), src_(std::move(src)),
+        hc_head_("hc_head_", c.hc_mult, c.hidden_size, c.hc_sinkhorn_iters, c.hc_eps, c.rms_norm_eps, true) {
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) layers_.push_back(MakeHcLayer(c, l, LayerPrefix(l)));
+  }
+
+  void VisitTensors(TensorVisitor& v) {
+    const auto& c = cfg_;
+    v.Matrix("embed.weight", &embed_, c.vocab_size, c.hidden_size, TensorRole::kEmbed);
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) VisitHcLayer(c, LayerPrefix(l), layers_[l], v);
+    v.Vector("norm.weight", &norm_, c.hidden_size, TensorRole::kNorm);
+    hc_head_.VisitTensors(v);
+    v.Matrix("head.weight", &head_, c.vocab_size, c.hidden_size, TensorRole::kHead);
+  }
+
+  Status Load() {
+    LoadVisitor lv(*src_);
+    VisitTensors(lv);
+    QS_RETURN_IF_ERROR(lv.status());
+    for (HcLayer& L : layers_) {
+      // The blocks' own loading (tid2eid, derived weights) after the walk bound their matrices.
+      QS_RETURN_IF_ERROR(L.attn->Finish(*src_));
+      QS_RETURN_IF_ERROR(L.ffn->Load(*src_));
+      const CacheLayout cl = L.attn->cache_layout();
+      k_width_ = std::max(k_width_, cl.k_width);
+      aux_width_ = std::max(aux_width_, cl.aux_width);
+    }
+    std::vector<TensorDecl> decls;
+    DeclareVisitor dv(&decls);
+    VisitTensors(dv);
+    for (const TensorDecl& d : decls)
+      if (d.routed_expert) routed_.insert(d.name);
+    for (const auto& n : src_->Unused())
+      if (n.compare(0, 4, "mtp.") != 0) QS_LOG_WARN("%s is not used by %s", src_->Where(n).c_str(), cfg_.architecture.c_str());
+    return Status::Ok();
+  }
+
+  std::vector<TensorDecl> Declarations() {
+    std::vector<TensorDecl> out;
+    DeclareVisitor dv(&out);
+    VisitTensors(dv);
+    return out;
+  }
+
+  const ModelConfig& config() const override { return cfg_; }
+  ModelInfo Info() const override;
+  std::unique_ptr<KvCache> NewCache(int64_t max_tokens) const override {
+    return std::make_unique<KvCache>(cfg_.num_hidden_layers, k_width_, 0, max_tokens, aux_width_);
+  }
+  Status Prepare(ThreadPool*) override { return Status::Ok(); }
+
+  Status Forward(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, ThreadPool* pool,
+                 ForwardTrace* trace) override {
+    return Run(tokens, T, cache, logits, false, pool, trace);
+  }
+  Status ForwardBatch(const std::vector<SeqChunk>& chunks, ThreadPool* pool) override {
+    for (size_t i = 0; i < chunks.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (chunks[i].cache == chunks[j].cache) return InvalidArgument("ForwardBatch: two chunks share one KV cache");
+    for (const SeqChunk& ch : chunks)
+      QS_RETURN_IF_ERROR(Run(ch.tokens, ch.n, ch.cache, ch.logits, ch.last_only, pool, nullptr));
+    return Status::Ok();
+  }
+
+ private:
+  Status Run(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, bool last_only, ThreadPool* pool,
+             ForwardTrace* trace);
+
+  ModelConfig cfg_;
+  std::unique_ptr<WeightSource> src_;
+  WeightMatrix embed_, head_;
+  std::vector<float> norm_;
+  HcMixer hc_head_;
+  std::vector<HcLayer> layers_;
+  int64_t k_width_ = 0, aux_width_ = 0;
+  std::set<std::string> routed_;
+  Workspace ws_;
+  std::vector<AttnSegment> segs_;
+  BatchRows rows_;
+  std::vector<float> streams_, x_, xn_, y_, rec_;
+};
+
+Status HcTransformer::Run(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, bool last_only,
+                          ThreadPool* pool, ForwardTrace* trace) {
+  const auto& c = cfg_;
+  const int64_t D = c.hidden_size, hc = c.hc_mult, L = c.num_hidden_layers;
+  if (!cache || cache->n_layers() != L || cache->k_width() != k_width_ || cache->aux_width() != aux_width_)
+    return InvalidArgument("Forward needs a cache from this model's NewCache");
+  for (int64_t t = 0; t < T; ++t)
+    if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
+      return InvalidArgument("token id " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
+                             " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+  if (T <= 0) return Status::Ok();
+  QS_RETURN_IF_ERROR(cache->Reserve(cache->size() + T));
+  segs_.assign(1, AttnSegment{0, T, cache->size(), cache});
+  rows_.segs = &segs_;
+  ExpandSegments(segs_, T, &rows_.caches, &rows_.positions);
+  streams_.resize(static_cast<size_t>(T * hc * D));
+  x_.resize(static_cast<size_t>(T * D));
+  xn_.resize(static_cast<size_t>(T * D));
+  y_.resize(static_cast<size_t>(T * D));
+  for (int64_t t = 0; t < T; ++t) {
+    DecodeRow(embed_, tokens[t], &x_[t * D]);
+    for (int64_t j = 0; j < hc; ++j) std::copy(&x_[t * D], &x_[(t + 1) * D], &streams_[(t * hc + j) * D]);
+  }
+  LayerTrace lt;
+  if (trace) {
+    trace->hidden.clear();
+    trace->experts.clear();
+    trace->expert_weights.clear();
+    trace->moe_layers.clear();
+    trace->selected.clear();
+    trace->index_scores.clear();
+    trace->final_hidden.clear();
+    if (trace->record_hidden) trace->hidden = streams_;
+    lt.experts = &trace->experts;
+    lt.expert_weights = &trace->expert_weights;
+    lt.selected = &trace->selected;
+    if (trace->record_index_scores) lt.index_scores = &trace->index_scores;
+  }
+  for (int64_t l = 0; l < L; ++l) {
+    HcLayer& Ly = layers_[l];
+    rec_.resize(static_cast<size_t>(T * Ly.hc_attn->record_width()));
+    Ly.hc_attn->Pre(streams_.data(), T, x_.data(), rec_.data(), pool);
+    for (int64_t t = 0; t < T; ++t) RmsNorm(&x_[t * D], Ly.attn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+    Ly.attn->Forward(xn_.data(), rows_, l, y_.data(), ws_, pool, trace ? &lt : nullptr);
+    Ly.hc_attn->Post(y_.data(), T, rec_.data(), streams_.data());
+    Ly.hc_ffn->Pre(streams_.data(), T, x_.data(), rec_.data(), pool);
+    for (int64_t t = 0; t < T; ++t) RmsNorm(&x_[t * D], Ly.ffn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+    Ly.ffn->set_tokens(tokens);
+    if (trace) trace->moe_layers.push_back(static_cast<int>(l));
+    Ly.ffn->Forward(xn_.data(), T, y_.data(), ws_, pool, trace ? &lt : nullptr);
+    Ly.hc_ffn->Post(y_.data(), T, rec_.data(), streams_.data());
+    if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), streams_.begin(), streams_.end());
+  }
+  cache->set_size(cache->size() + T);
+  // hc head, final norm, head (model.py ParallelHead): rows asked for only.
+  const int64_t first = logits && last_only ? T - 1 : 0;
+  const bool want_final = trace && trace->record_final_hidden;
+  if (!logits && !want_final) return Status::Ok();
+  const int64_t n = want_final ? T : T - first;
+  const int64_t r0 = want_final ? 0 : first;
+  rec_.resize(static_cast<size_t>(n * hc_head_.record_width()));
+  hc_head_.Pre(&streams_[r0 * hc * D], n, x_.data(), rec_.data(), pool);
+  for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * D], norm_.data(), D, c.rms_norm_eps, &xn_[t * D]);
+  if (want_final) trace->final_hidden.assign(xn_.begin(), xn_.begin() + n * D);
+  if (logits) MatMul(head_, &xn_[(first - r0) * D], T - first, logits, pool);
+  return Status::Ok();
+}
+
+ModelInfo HcTransformer::Info() const {
+  const auto& c = cfg_;
+  ModelInfo info;
+  info.architecture = c.architecture;
+  info.mtp_modules = c.num_nextn_predict_layers;
+  info.format = src_->is_gguf() ? "gguf" : "safetensors";
+  std::map<std::string, uint64_t> by_dtype;
+  for (const WeightTensor& t : src_->tensors()) {
+    const std::string& n = t.name;
+    info.weight_bytes += t.nbytes;
+    const bool is_scale = n.size() > 6 && n.compare(n.size() - 6, 6, ".scale") == 0 && t.dtype == DType::kF8E8M0;
+    if (is_scale) continue;
+    // Packed FP4 (I8) holds two parameters per byte.
+    const uint64_t numel = static_cast<uint64_t>(t.numel()) * (t.dtype == DType::kI8 ? 2 : 1);
+    if (n.compare(0, 4, "mtp.") == 0) {
+      info.n_params_mtp += numel;
+      continue;
+    }
+    by_dtype[t.dtype == DType::kI8 ? "F4_E2M1" : DTypeName(t.dtype)] += numel;
+    info.n_params += numel;
+    if (routed_.count(n))
+      info.n_params_active += numel * static_cast<uint64_t>(c.num_experts_per_tok) / static_cast<uint64_t>(c.n_routed_experts);
+    else
+      info.n_params_active += numel;
+  }
+  for (auto& [k, v] : by_dtype) info.dtype_params.emplace_back(k, v);
+  info.kv_bytes_per_token = static_cast<uint64_t>(c.num_hidden_layers * (k_width_ + aux_width_)) * sizeof(float);
+  return info;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> MakeHcTransformer(const ModelConfig& c, std::unique_ptr<WeightSource> src) {
+  auto m = std::make_unique<HcTransformer>(c, std::move(src));
+  QS_RETURN_IF_ERROR(m->Load());
+  return std::unique_ptr<Model>(std::move(m));
+}
+
+std::vector<TensorDecl> DeclareHcTransformerTensors(const ModelConfig& c) { return HcTransformer(c, nullptr).Declarations(); }
+
+}  // namespace qs
