@@ -209,8 +209,7 @@ TEST_P(V4Golden, HiddenStreamsAndFinalHidden) {
 
 // The compressed entries (ckv: the attention compressor's, after norm, RoPE and the FP8 round
 // trip; ikv: the indexer's, after Hadamard and the FP4 round trip) and the index scores, read
-// from the cache rows where blocks/v4_compressor.h keeps them: aux row b, after each compressor's
-// 2 coff d raw floats (the indexer's follow the attention compressor's 2 coff D + D).
+// from the cache's block rows where blocks/v4_attention.h keeps them: [ckv (D) | ikv (Di)].
 TEST_P(V4Golden, CompressedEntriesAndIndexScores) {
   auto m = Load(GetParam(), true);
   ASSERT_TRUE(m.ok()) << m.status().message();
@@ -227,18 +226,17 @@ TEST_P(V4Golden, CompressedEntriesAndIndexScores) {
     for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
       const int64_t r = cfg.compress_ratios[l];
       if (r == 0) continue;
-      const int64_t coff = r == 4 ? 2 : 1;
       for (int which = 0; which < (r == 4 ? 2 : 1); ++which) {
         const std::string key = (which ? "ikv.L" : "ckv.L") + std::to_string(l);
         if (!c["files"].contains(key)) continue;
         const auto want = F32(c, key.c_str());
         const int64_t d = which ? Di : D;
-        const int64_t off = which ? 2 * coff * D + D + 4 * Di : 2 * coff * D;
+        const int64_t off = which ? D : 0;
         float dm = 0;
         int64_t flips = 0;
         for (int64_t b = 0; b < T / r; ++b)
           for (int64_t i = 0; i < d; ++i) {
-            const float e = std::fabs(cache->aux(l, b)[off + i] - want[b * d + i]);
+            const float e = std::fabs(cache->block(l, b)[off + i] - want[b * d + i]);
             dm = std::max(dm, e);
             flips += e > 1e-4f;
           }

@@ -79,6 +79,13 @@ Status V4Attention::Finish(WeightSource&) {
   return Status::Ok();
 }
 
+int64_t V4Attention::reach() const {
+  int64_t r = window_;
+  if (comp_) r = std::max(r, comp_->reach());
+  if (indexer_) r = std::max(r, indexer_->reach());
+  return r;
+}
+
 CacheLayout V4Attention::cache_layout() const {
   CacheLayout l;
   l.k_width = D_;
@@ -109,8 +116,8 @@ void V4Attention::Forward(const float* x, const BatchRows& rows, int64_t layer, 
   }
   MatMul(wq_b_, qr_.data(), T, q_.data(), pool);
   const int64_t off_idx = comp_ ? comp_->aux_width() : 0;
-  if (comp_) comp_->Forward(x, rows, layer, 0, rope_, qsim_, pool);
-  if (indexer_) indexer_->Forward(x, qr_.data(), rows, layer, off_idx, rope_, qsim_, pool, &sel_, trace);
+  if (comp_) comp_->Forward(x, rows, layer, 0, 0, rope_, qsim_, pool);
+  if (indexer_) indexer_->Forward(x, qr_.data(), rows, layer, off_idx, D_, rope_, qsim_, pool, &sel_, trace);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D_)));
   auto body = [&](int64_t t0, int64_t t1, int) {
     thread_local std::vector<float> keys, sc;
@@ -135,7 +142,7 @@ void V4Attention::Forward(const float* x, const BatchRows& rows, int64_t layer, 
       for (int64_t s = 0; s < S; ++s) std::copy(cache->k(layer, w0 + s), cache->k(layer, w0 + s) + D_, &keys[s * D_]);
       for (int64_t i = 0; i < nc; ++i) {
         const int64_t b = indexer_ ? sel_[t][i] : i;
-        const float* e = comp_->Entry(cache, layer, 0, b);
+        const float* e = cache->block(layer, b);
         std::copy(e, e + D_, &keys[(S + i) * D_]);
       }
       S += nc;

@@ -20,15 +20,17 @@ class V4Attention final : public AttentionBlock {
   V4Attention(const ModelConfig& c, std::string prefix, int64_t ratio);
   void VisitTensors(TensorVisitor& v) override;
   Status Finish(WeightSource& src) override;
-  // Key row: the token's kv (head_dim). Aux row: the compressor's, then the indexer's floats.
+  // Key row: the token's kv (head_dim). Aux row: the compressor's, then the indexer's raw
+  // projections. Block rows (KvCache::block, one per `ratio` tokens): [entry (head_dim) | indexer
+  // key (index_head_dim)] (block_width()).
   CacheLayout cache_layout() const override;
+  int64_t block_width() const { return (comp_ ? D_ : 0) + (indexer_ ? idx_d_ : 0); }
+  // Positions back the layer reads: the window, or a compressor's blocks if longer.
+  int64_t reach() const;
   void Forward(const float* x, const BatchRows& rows, int64_t layer, float* out, Workspace& ws, ThreadPool* pool,
                const LayerTrace* trace) override;
   void set_qsim(bool on) { qsim_ = on; }
   int64_t ratio() const { return ratio_; }
-  // Offsets of the compressed entries in the aux row (tests read ckv / ikv there); -1: none.
-  int64_t ckv_offset() const { return comp_ ? comp_->entry_offset() : -1; }
-  int64_t ikv_offset() const { return indexer_ ? comp_->aux_width() + 2 * 2 * idx_d_ : -1; }
 
  private:
   std::string p_;

@@ -35,8 +35,8 @@ Status V4Compressor::Finish() {
   return Status::Ok();
 }
 
-void V4Compressor::Forward(const float* x, const BatchRows& rows, int64_t layer, int64_t off, const V4Rope& rope,
-                           bool qsim, ThreadPool* pool) {
+void V4Compressor::Forward(const float* x, const BatchRows& rows, int64_t layer, int64_t off, int64_t boff,
+                           const V4Rope& rope, bool qsim, ThreadPool* pool) {
   const int64_t T = rows.T(), W = coff_ * d_;
   proj_.resize(static_cast<size_t>(T * 2 * W));
   // kv and score side by side in one [T, 2W] buffer (README 8: fp32, bf16 weights widened).
@@ -52,13 +52,14 @@ void V4Compressor::Forward(const float* x, const BatchRows& rows, int64_t layer,
   }
   for (int64_t t = 0; t < T; ++t) {
     const int64_t pos = rows.positions[t];
-    if ((pos + 1) % ratio_ == 0) Pool(rows.caches[t], layer, off, (pos + 1) / ratio_ - 1, rope, qsim);
+    if ((pos + 1) % ratio_ == 0) Pool(rows.caches[t], layer, off, boff, (pos + 1) / ratio_ - 1, rope, qsim);
   }
 }
 
 // Block b: a softmax over its tokens for every feature separately (README 8); with overlap the
 // first d features of block b-1's tokens join the last d features of block b's own.
-void V4Compressor::Pool(KvCache* cache, int64_t layer, int64_t off, int64_t b, const V4Rope& rope, bool qsim) {
+void V4Compressor::Pool(KvCache* cache, int64_t layer, int64_t off, int64_t boff, int64_t b, const V4Rope& rope,
+                        bool qsim) {
   const int64_t W = coff_ * d_, r = ratio_;
   std::vector<const float*> src;  // aux rows of the pooled tokens, with their feature offset
   std::vector<int64_t> foff;
@@ -66,7 +67,7 @@ void V4Compressor::Pool(KvCache* cache, int64_t layer, int64_t off, int64_t b, c
     for (int64_t j = 0; j < r; ++j) src.push_back(cache->aux(layer, (b - 1) * r + j) + off), foff.push_back(0);
   for (int64_t j = 0; j < r; ++j) src.push_back(cache->aux(layer, b * r + j) + off), foff.push_back(coff_ == 2 ? d_ : 0);
   const size_t n = src.size();
-  float* e = cache->aux(layer, b) + off + 2 * W;
+  float* e = cache->block(layer, b) + boff;
   std::vector<float> p(n);
   for (int64_t f = 0; f < d_; ++f) {
     float m = -std::numeric_limits<float>::infinity();
@@ -104,14 +105,14 @@ void V4Indexer::VisitTensors(TensorVisitor& v) {
 }
 
 void V4Indexer::Forward(const float* x, const float* qr, const BatchRows& rows, int64_t layer, int64_t off,
-                        const V4Rope& rope, bool qsim, ThreadPool* pool, std::vector<std::vector<int32_t>>* sel,
-                        const LayerTrace* trace) {
+                        int64_t boff, const V4Rope& rope, bool qsim, ThreadPool* pool,
+                        std::vector<std::vector<int32_t>>* sel, const LayerTrace* trace) {
   const int64_t T = rows.T(), Q = nh_ * d_;
   q_.resize(static_cast<size_t>(T * Q));
   w_.resize(static_cast<size_t>(T * nh_));
   MatMulJob jobs[2] = {{&wq_b_, qr, q_lora_, T, q_.data(), Q}, {&weights_proj_, x, hidden_, T, w_.data(), nh_}};
   MatMulMany(jobs, 2, pool);
-  comp_.Forward(x, rows, layer, off, rope, qsim, nullptr);
+  comp_.Forward(x, rows, layer, off, boff, rope, qsim, nullptr);
   // A positive scale cannot change a selection, but the trace's scores are the reference's.
   const float wscale = static_cast<float>(std::pow(static_cast<double>(d_), -0.5) * std::pow(static_cast<double>(nh_), -0.5));
   sel->resize(static_cast<size_t>(T));
@@ -145,7 +146,7 @@ void V4Indexer::Forward(const float* x, const float* qr, const BatchRows& rows, 
       if (nb == 0) continue;
       keys.resize(static_cast<size_t>(nb * d_));
       for (int64_t b = 0; b < nb; ++b) {
-        const float* e = comp_.Entry(cache, layer, off, b);
+        const float* e = cache->block(layer, b) + boff;
         std::copy(e, e + d_, &keys[b * d_]);
       }
       dots.resize(static_cast<size_t>(nh_ * nb));

@@ -1,6 +1,7 @@
 #include "model/blocks/v4_model.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -71,6 +72,9 @@ class HcTransformer final : public Model {
       const CacheLayout cl = L.attn->cache_layout();
       k_width_ = std::max(k_width_, cl.k_width);
       aux_width_ = std::max(aux_width_, cl.aux_width);
+      block_width_ = std::max(block_width_, L.attn->block_width());
+      keep_ = std::max(keep_, L.attn->reach());
+      block_ratio_.push_back(L.attn->block_width() > 0 ? L.attn->ratio() : 0);
     }
     std::vector<TensorDecl> decls;
     DeclareVisitor dv(&decls);
@@ -91,8 +95,13 @@ class HcTransformer final : public Model {
 
   const ModelConfig& config() const override { return cfg_; }
   ModelInfo Info() const override;
+  // The compact cache: a ring of keep + kChunk positions (the window and the compressors' raw
+  // rows; a forward runs at most kChunk tokens at a time so none is overwritten before it is read)
+  // and one block row per compressed entry.
   std::unique_ptr<KvCache> NewCache(int64_t max_tokens) const override {
-    return std::make_unique<KvCache>(cfg_.num_hidden_layers, k_width_, 0, max_tokens, aux_width_);
+    auto c = std::make_unique<KvCache>(cfg_.num_hidden_layers, k_width_, 0, max_tokens, aux_width_);
+    c->SetCompact(keep_ + kChunk, keep_, block_width_, block_ratio_);
+    return c;
   }
   Status Prepare(ThreadPool*) override { return Status::Ok(); }
 
@@ -110,8 +119,11 @@ class HcTransformer final : public Model {
   }
 
  private:
+  static constexpr int64_t kChunk = 256;
   Status Run(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, bool last_only, ThreadPool* pool,
              ForwardTrace* trace);
+  Status RunChunk(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, bool last_only, ThreadPool* pool,
+                  ForwardTrace* trace);
 
   ModelConfig cfg_;
   std::unique_ptr<WeightSource> src_;
@@ -119,7 +131,8 @@ class HcTransformer final : public Model {
   std::vector<float> norm_;
   HcMixer hc_head_;
   std::vector<HcLayer> layers_;
-  int64_t k_width_ = 0, aux_width_ = 0;
+  int64_t k_width_ = 0, aux_width_ = 0, block_width_ = 0, keep_ = 0;
+  std::vector<int64_t> block_ratio_;
   std::set<std::string> routed_;
   Workspace ws_;
   std::vector<AttnSegment> segs_;
@@ -127,16 +140,73 @@ class HcTransformer final : public Model {
   std::vector<float> streams_, x_, xn_, y_, rec_;
 };
 
+// Per-layer trace rows [layers, n, w] of consecutive chunks, merged into [layers, T, w_max].
+template <class V>
+void MergeRows(const std::vector<V>& piece, int64_t layers, int64_t n, int64_t t0, int64_t T, int64_t w_max, V pad,
+               std::vector<V>* out) {
+  if (layers == 0 || n == 0) return;
+  const int64_t w = static_cast<int64_t>(piece.size()) / (layers * n);
+  out->resize(static_cast<size_t>(layers * T * w_max), pad);
+  for (int64_t l = 0; l < layers; ++l)
+    for (int64_t t = 0; t < n; ++t)
+      std::copy_n(&piece[(l * n + t) * w], w, &(*out)[(l * T + t0 + t) * w_max]);
+}
+
 Status HcTransformer::Run(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, bool last_only,
                           ThreadPool* pool, ForwardTrace* trace) {
   const auto& c = cfg_;
-  const int64_t D = c.hidden_size, hc = c.hc_mult, L = c.num_hidden_layers;
-  if (!cache || cache->n_layers() != L || cache->k_width() != k_width_ || cache->aux_width() != aux_width_)
+  const int64_t L = c.num_hidden_layers;
+  if (!cache || cache->n_layers() != L || cache->k_width() != k_width_ || cache->aux_width() != aux_width_ ||
+      cache->ring() != keep_ + kChunk)
     return InvalidArgument("Forward needs a cache from this model's NewCache");
   for (int64_t t = 0; t < T; ++t)
     if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
       return InvalidArgument("token id " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
                              " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+  if (T <= kChunk) return RunChunk(tokens, T, cache, logits, last_only, pool, trace);
+  // Longer inputs run kChunk tokens at a time (the ring holds keep + kChunk positions); a trace is
+  // merged into the layout of one forward over all T rows.
+  QS_RETURN_IF_ERROR(cache->Reserve(cache->size() + T));
+  ForwardTrace all, piece;
+  if (trace) {
+    piece.record_hidden = trace->record_hidden;
+    piece.record_index_scores = trace->record_index_scores;
+    piece.record_final_hidden = trace->record_final_hidden;
+  }
+  const int64_t V = c.vocab_size, D = c.hidden_size, hc = c.hc_mult;
+  int64_t ncsa = 0;
+  for (int64_t l = 0; l < L; ++l) ncsa += V4Ratio(c, l) == 4;
+  const int64_t S = (cache->size() + T) / 4;
+  for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
+    const int64_t n = std::min(kChunk, T - t0);
+    const bool last = t0 + n == T;
+    float* lg = logits ? (last_only ? (last ? logits : nullptr) : logits + t0 * V) : nullptr;
+    QS_RETURN_IF_ERROR(RunChunk(tokens + t0, n, cache, lg, last_only, pool, trace ? &piece : nullptr));
+    if (!trace) continue;
+    MergeRows(piece.hidden, L + 1, n, t0, T, hc * D, 0.f, &all.hidden);
+    MergeRows(piece.experts, L, n, t0, T, c.num_experts_per_tok, -1, &all.experts);
+    MergeRows(piece.expert_weights, L, n, t0, T, c.num_experts_per_tok, 0.f, &all.expert_weights);
+    MergeRows(piece.selected, ncsa, n, t0, T, c.index_topk, -1, &all.selected);
+    MergeRows(piece.index_scores, ncsa, n, t0, T, S, -std::numeric_limits<float>::infinity(), &all.index_scores);
+    MergeRows(piece.final_hidden, 1, n, t0, T, D, 0.f, &all.final_hidden);
+    all.moe_layers = piece.moe_layers;
+  }
+  if (trace) {
+    trace->hidden = std::move(all.hidden);
+    trace->experts = std::move(all.experts);
+    trace->expert_weights = std::move(all.expert_weights);
+    trace->selected = std::move(all.selected);
+    trace->index_scores = std::move(all.index_scores);
+    trace->final_hidden = std::move(all.final_hidden);
+    trace->moe_layers = std::move(all.moe_layers);
+  }
+  return Status::Ok();
+}
+
+Status HcTransformer::RunChunk(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, bool last_only,
+                               ThreadPool* pool, ForwardTrace* trace) {
+  const auto& c = cfg_;
+  const int64_t D = c.hidden_size, hc = c.hc_mult, L = c.num_hidden_layers;
   if (T <= 0) return Status::Ok();
   QS_RETURN_IF_ERROR(cache->Reserve(cache->size() + T));
   segs_.assign(1, AttnSegment{0, T, cache->size(), cache});
@@ -221,7 +291,9 @@ ModelInfo HcTransformer::Info() const {
       info.n_params_active += numel;
   }
   for (auto& [k, v] : by_dtype) info.dtype_params.emplace_back(k, v);
-  info.kv_bytes_per_token = static_cast<uint64_t>(c.num_hidden_layers * (k_width_ + aux_width_)) * sizeof(float);
+  // The compact cache grows by its block rows only (KvCache::bytes_per_token); the ring of
+  // keep + kChunk positions is fixed.
+  info.kv_bytes_per_token = NewCache(1)->bytes_per_token();
   return info;
 }
 
