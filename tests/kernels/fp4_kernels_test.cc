@@ -46,7 +46,7 @@ Fp4Case MakeFp4(int64_t rows, int64_t cols, std::mt19937& rng) {
   return c;
 }
 
-std::vector<float> Run(const WeightMatrix& w, const std::vector<float>& x, int64_t T, Isa isa, ThreadPool* pool) {
+std::vector<float> RunAt(const WeightMatrix& w, const std::vector<float>& x, int64_t T, Isa isa, ThreadPool* pool) {
   const Isa prev = SetIsaCap(isa);
   std::vector<float> y(static_cast<size_t>(T * w.rows), -1.f);
   MatMul(w, x.data(), T, y.data(), pool);
@@ -97,7 +97,7 @@ TEST(Fp4Kernels, AllCodes) {
     for (int c = 0; c < 64; ++c) {
       std::vector<float> x(64, 0.f);
       x[c] = 1.f;
-      const float y = Run(w, x, 1, isa, nullptr)[0];
+      const float y = RunAt(w, x, 1, isa, nullptr)[0];
       const uint8_t nib = static_cast<uint8_t>((bytes[c / 2] >> ((c % 2) * 4)) & 0xF);
       EXPECT_EQ(y, E2M1ToF32(nib)) << "col " << c << " " << IsaName(isa);
     }
@@ -110,7 +110,7 @@ TEST(Fp4Kernels, AllCodes) {
 // twice that: |y_simd - y_scalar| <= 2 (n + 1) u sum_c |w_c x_c|. Equality is not expected.
 void CheckAgainstScalar(const WeightMatrix& w, int64_t T, std::mt19937& rng, ThreadPool* pool) {
   auto x = RandomX(T, w.cols, rng);
-  auto ref = Run(w, x, T, Isa::kScalar, nullptr);
+  auto ref = RunAt(w, x, T, Isa::kScalar, nullptr);
   std::vector<float> row(static_cast<size_t>(w.cols));
   std::vector<double> absdot(static_cast<size_t>(T * w.rows));
   for (int64_t r = 0; r < w.rows; ++r) {
@@ -123,7 +123,7 @@ void CheckAgainstScalar(const WeightMatrix& w, int64_t T, std::mt19937& rng, Thr
     }
   }
   for (Isa isa : SimdIsas()) {
-    auto y = Run(w, x, T, isa, pool);
+    auto y = RunAt(w, x, T, isa, pool);
     for (size_t i = 0; i < y.size(); ++i)
       EXPECT_LE(std::fabs(y[i] - ref[i]), 2 * (w.cols + 1) * kU * absdot[i]) << IsaName(isa) << " T " << T << " at " << i;
   }

@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "base/thread_pool.h"
+#include "convert/synth.h"
 #include "io/checkpoint.h"
 #include "model/config.h"
 #include "model/model.h"
@@ -263,6 +266,45 @@ TEST_P(V4Golden, CompressedEntriesAndIndexScores) {
   }
 }
 
+// MTP (README "MTP"): the module takes the main model's last-layer streams at positions 0..T-2
+// and the tokens 1..T-1, runs as its own sequence, and row t predicts token t+2; in one pass and
+// row by row. It is given the golden's streams (hidden.f32), so an FP8 flip in the main model
+// (v4-flash-tiny len130: one ckv element of layer 4, streams 1.5e-3 off) does not cascade into it.
+TEST_P(V4Golden, MtpLogits) {
+  auto m = Load(GetParam(), true);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const auto& cfg = (*m)->config();
+  const int64_t V = cfg.vocab_size, row = cfg.hc_mult * cfg.hidden_size, L = cfg.num_hidden_layers;
+  int cases = 0;
+  for (const auto& c : golden_["cases"]) {
+    if (!c["files"].contains("mtp_logits")) continue;
+    const auto tok = I32(c, "tokens");
+    const auto want = F32(c, "mtp_logits");
+    const auto hidden = F32(c, "hidden");
+    const int64_t T = static_cast<int64_t>(tok.size());
+    ASSERT_EQ(hidden.size(), static_cast<size_t>((L + 1) * T * row));
+    const float* last = hidden.data() + L * T * row;
+    for (bool by_row : {false, true}) {
+      auto mc = (*m)->NewMtpCache(T);
+      ASSERT_NE(mc, nullptr);
+      std::vector<float> got(static_cast<size_t>((T - 1) * V));
+      if (by_row) {
+        for (int64_t t = 0; t + 1 < T; ++t)
+          ASSERT_TRUE((*m)->ForwardMtp(last + t * row, &tok[t + 1], 1, mc.get(), &got[t * V], nullptr).ok());
+      } else {
+        ASSERT_TRUE((*m)->ForwardMtp(last, &tok[1], T - 1, mc.get(), got.data(), nullptr).ok());
+      }
+      float d = 0;
+      for (size_t i = 0; i < want.size(); ++i) d = std::max(d, std::fabs(got[i] - want[i]));
+      std::printf("[v4 %s %s] MTP logits (%s): max |d| = %.3g\n", GetParam().c_str(), c["name"].get<std::string>().c_str(),
+                  by_row ? "row by row" : "one pass", d);
+      EXPECT_LE(d, kTight) << c["name"];
+    }
+    ++cases;
+  }
+  if (cases == 0) GTEST_SKIP() << "no mtp_logits in this variant";
+}
+
 TEST_P(V4Golden, GreedyContinuationIsIdentical) {
   auto m = Load(GetParam(), true);
   ASSERT_TRUE(m.ok()) << m.status().message();
@@ -281,6 +323,69 @@ TEST_P(V4Golden, GreedyContinuationIsIdentical) {
       ASSERT_TRUE((*m)->Forward(&next, 1, cache.get(), last.data(), nullptr).ok());
     }
     EXPECT_EQ(got, want);
+  }
+}
+
+// synth's tensor list is the model's own walk: `--dtype fp4` writes the V4 release's layout (FP8
+// + F8_E8M0 `.scale`, routed experts packed FP4 + 1x32 scales, F32 mHC and sinks, I64 tid2eid) —
+// every tensor, shape and dtype of the fixture, MTP layer included — and the result loads and runs.
+TEST(V4Synth, Fp4LayoutEqualsTheRelease) {
+  QS_REQUIRE_FIXTURES();
+  const std::string ref_dir = Dir("v4-flash-fp8-tiny") + "/checkpoint";
+  if (!std::filesystem::exists(ref_dir)) GTEST_SKIP() << "no " << ref_dir;
+  SynthOptions o;
+  o.config_path = ref_dir + "/config.json";
+  o.dtype = "fp4";
+  o.shard_bytes = 1 << 20;
+  o.out_dir = test::TempDir("synth-v4");
+  ASSERT_TRUE(SynthesizeCheckpoint(o).ok());
+  auto ours = Checkpoint::OpenDir(o.out_dir);
+  auto ref = Checkpoint::OpenDir(ref_dir);
+  ASSERT_TRUE(ours.ok() && ref.ok());
+  std::map<std::string, std::pair<Shape, DType>> a, b;
+  for (const auto& n : (*ours)->Names()) a[n] = {(*ours)->Find(n)->shape, (*ours)->Find(n)->dtype};
+  for (const auto& n : (*ref)->Names()) b[n] = {(*ref)->Find(n)->shape, (*ref)->Find(n)->dtype};
+  EXPECT_EQ(a.size(), b.size());
+  for (const auto& [n, v] : b) {
+    auto it = a.find(n);
+    if (it == a.end()) {
+      ADD_FAILURE() << "synth lacks " << n;
+      continue;
+    }
+    EXPECT_EQ(it->second.first, v.first) << n;
+    EXPECT_EQ(it->second.second, v.second) << n;
+  }
+  auto m = LoadModel(o.out_dir);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const int32_t tok[3] = {0, 5, 7};
+  auto cache = (*m)->NewCache(8);
+  std::vector<float> logits(static_cast<size_t>(3 * (*m)->config().vocab_size));
+  ASSERT_TRUE((*m)->Forward(tok, 3, cache.get(), logits.data(), nullptr).ok());
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+  std::filesystem::remove_all(o.out_dir);
+}
+
+// A checkpoint the blocks cannot run is refused with a message, not a crash.
+TEST(V4Config, BadValuesAreRefused) {
+  QS_REQUIRE_FIXTURES();
+  const std::string dir = Dir("v4-flash-tiny") + "/checkpoint";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no " << dir;
+  auto text = test::ReadFileOrDie(dir + "/config.json");
+  auto j = nlohmann::json::parse(text);
+  using Edit = std::function<void(nlohmann::json&)>;
+  const std::vector<Edit> edits = {[](nlohmann::json& c) { c["compress_ratios"] = {0, 4}; },
+                                   [](nlohmann::json& c) { c["index_head_dim"] = 96; },
+                                   [](nlohmann::json& c) { c["o_groups"] = 3; },
+                                   [](nlohmann::json& c) { c["compress_ratios"] = "x"; }};
+  for (const Edit& edit : edits) {
+    nlohmann::json k = j;
+    edit(k);
+    auto cfg = ParseModelConfig(k.dump(), "config.json");
+    if (!cfg.ok()) continue;  // refused while parsing
+    auto ck = Checkpoint::OpenDir(dir);
+    ASSERT_TRUE(ck.ok());
+    auto m = MakeTransformer(*cfg, std::make_unique<WeightSource>(std::move(ck).value(), *cfg));
+    EXPECT_FALSE(m.ok());
   }
 }
 

@@ -7,8 +7,8 @@
 // blocks/v4_model.h (ArchSpec::make_model) rather than the single-stream transformer.
 // Checkpoint names have no "model." prefix (layers.N.attn.wq_a.weight, embed.weight, head.weight,
 // MTP under mtp.0.); FP8 weights carry `.scale` F8_E8M0 128x128 blocks, routed experts packed FP4.
-// No GGUF form: llama.cpp has no DeepSeek-V4 architecture (checked in its source, see the report
-// in docs/ARCHITECTURE.md).
+// No GGUF form yet: llama.cpp has one (`deepseek4`, src/llama-arch.cpp LLM_ARCH_DEEPSEEK4), whose
+// tensor names and keys are not mapped here (docs/ARCHITECTURE.md).
 #include "model/arch/arch.h"
 #include "model/blocks/v4_model.h"
 #include "model/config_reader.h"

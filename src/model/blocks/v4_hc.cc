@@ -16,9 +16,9 @@ HcMixer::HcMixer(std::string prefix, int64_t hc, int64_t hidden, int64_t iters, 
 
 void HcMixer::VisitTensors(TensorVisitor& v) {
   const int64_t m = head_ ? hc_ : (2 + hc_) * hc_;
-  v.Matrix(p_ + "fn", &fn_, m, hc_ * D_, TensorRole::kPlain);
+  v.Matrix(p_ + "fn", &fn_, m, hc_ * D_, TensorRole::kMixer);
   v.Vector(p_ + "base", &base_, m, TensorRole::kBias);
-  v.Vector(p_ + "scale", &scale_, head_ ? 1 : 3, TensorRole::kNorm);
+  v.Vector(p_ + "scale", &scale_, head_ ? 1 : 3, TensorRole::kBias);  // F32 in the release
 }
 
 namespace {

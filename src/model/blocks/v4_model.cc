@@ -44,6 +44,35 @@ void VisitHcLayer(const ModelConfig& c, const std::string& p, HcLayer& L, Tensor
 
 std::string LayerPrefix(int64_t l) { return "layers." + std::to_string(l) + "."; }
 
+// The MTP module (model.py MTPBlock, "mtp.0."): e_proj(enorm(Emb(t_{i+1}))) added to
+// h_proj(hnorm(stream_j)) of the main model's last-layer streams, a full layer (compress ratio
+// compress_ratios[num_hidden_layers], never hash-routed), its own hc head and norm, the main head.
+struct HcMtp {
+  WeightMatrix e_proj, h_proj;
+  std::vector<float> enorm, hnorm, norm;
+  std::unique_ptr<HcMixer> head;
+  HcLayer layer;
+};
+
+HcMtp MakeHcMtp(const ModelConfig& c) {
+  HcMtp m;
+  m.head = std::make_unique<HcMixer>("mtp.0.hc_head_", c.hc_mult, c.hidden_size, c.hc_sinkhorn_iters, c.hc_eps,
+                                     c.rms_norm_eps, true);
+  m.layer = MakeHcLayer(c, c.num_hidden_layers, "mtp.0.");
+  return m;
+}
+
+void VisitHcMtp(const ModelConfig& c, HcMtp& m, TensorVisitor& v) {
+  const int64_t D = c.hidden_size;
+  v.Matrix("mtp.0.e_proj.weight", &m.e_proj, D, D, TensorRole::kLinear);
+  v.Matrix("mtp.0.h_proj.weight", &m.h_proj, D, D, TensorRole::kLinear);
+  v.Vector("mtp.0.enorm.weight", &m.enorm, D, TensorRole::kNorm);
+  v.Vector("mtp.0.hnorm.weight", &m.hnorm, D, TensorRole::kNorm);
+  v.Vector("mtp.0.norm.weight", &m.norm, D, TensorRole::kNorm);
+  m.head->VisitTensors(v);
+  VisitHcLayer(c, "mtp.0.", m.layer, v);
+}
+
 class HcTransformer final : public Model {
  public:
   HcTransformer(const ModelConfig& c, std::unique_ptr<WeightSource> src)
@@ -59,7 +88,27 @@ class HcTransformer final : public Model {
     v.Vector("norm.weight", &norm_, c.hidden_size, TensorRole::kNorm);
     hc_head_.VisitTensors(v);
     v.Matrix("head.weight", &head_, c.vocab_size, c.hidden_size, TensorRole::kHead);
+    if (mtp_) VisitHcMtp(c, *mtp_, v);
   }
+
+  // The layer's cache shape, accumulated over the layers of one cache.
+  struct CacheShape {
+    int64_t k = 0, aux = 0, block = 0, keep = 0;
+    std::vector<int64_t> ratio;
+    void Add(const HcLayer& L) {
+      const CacheLayout cl = L.attn->cache_layout();
+      k = std::max(k, cl.k_width);
+      aux = std::max(aux, cl.aux_width);
+      block = std::max(block, L.attn->block_width());
+      keep = std::max(keep, L.attn->reach());
+      ratio.push_back(L.attn->block_width() > 0 ? L.attn->ratio() : 0);
+    }
+    std::unique_ptr<KvCache> New(int64_t max_tokens) const {
+      auto c = std::make_unique<KvCache>(static_cast<int64_t>(ratio.size()), k, 0, max_tokens, aux);
+      c->SetCompact(keep + kChunk, keep, block, ratio);
+      return c;
+    }
+  };
 
   Status Load() {
     LoadVisitor lv(*src_);
@@ -69,24 +118,28 @@ class HcTransformer final : public Model {
       // The blocks' own loading (tid2eid, derived weights) after the walk bound their matrices.
       QS_RETURN_IF_ERROR(L.attn->Finish(*src_));
       QS_RETURN_IF_ERROR(L.ffn->Load(*src_));
-      const CacheLayout cl = L.attn->cache_layout();
-      k_width_ = std::max(k_width_, cl.k_width);
-      aux_width_ = std::max(aux_width_, cl.aux_width);
-      block_width_ = std::max(block_width_, L.attn->block_width());
-      keep_ = std::max(keep_, L.attn->reach());
-      block_ratio_.push_back(L.attn->block_width() > 0 ? L.attn->ratio() : 0);
+      shape_.Add(L);
+    }
+    if (cfg_.num_nextn_predict_layers > 0 && src_->Has("mtp.0.e_proj.weight")) {
+      mtp_ = std::make_unique<HcMtp>(MakeHcMtp(cfg_));
+      LoadVisitor mv(*src_);
+      VisitHcMtp(cfg_, *mtp_, mv);
+      QS_RETURN_IF_ERROR(mv.status());
+      QS_RETURN_IF_ERROR(mtp_->layer.attn->Finish(*src_));
+      QS_RETURN_IF_ERROR(mtp_->layer.ffn->Load(*src_));
+      mtp_shape_.Add(mtp_->layer);
     }
     std::vector<TensorDecl> decls;
     DeclareVisitor dv(&decls);
     VisitTensors(dv);
     for (const TensorDecl& d : decls)
       if (d.routed_expert) routed_.insert(d.name);
-    for (const auto& n : src_->Unused())
-      if (n.compare(0, 4, "mtp.") != 0) QS_LOG_WARN("%s is not used by %s", src_->Where(n).c_str(), cfg_.architecture.c_str());
+    for (const auto& n : src_->Unused()) QS_LOG_WARN("%s is not used by %s", src_->Where(n).c_str(), cfg_.architecture.c_str());
     return Status::Ok();
   }
 
   std::vector<TensorDecl> Declarations() {
+    if (cfg_.num_nextn_predict_layers > 0) mtp_ = std::make_unique<HcMtp>(MakeHcMtp(cfg_));
     std::vector<TensorDecl> out;
     DeclareVisitor dv(&out);
     VisitTensors(dv);
@@ -98,11 +151,16 @@ class HcTransformer final : public Model {
   // The compact cache: a ring of keep + kChunk positions (the window and the compressors' raw
   // rows; a forward runs at most kChunk tokens at a time so none is overwritten before it is read)
   // and one block row per compressed entry.
-  std::unique_ptr<KvCache> NewCache(int64_t max_tokens) const override {
-    auto c = std::make_unique<KvCache>(cfg_.num_hidden_layers, k_width_, 0, max_tokens, aux_width_);
-    c->SetCompact(keep_ + kChunk, keep_, block_width_, block_ratio_);
-    return c;
+  std::unique_ptr<KvCache> NewCache(int64_t max_tokens) const override { return shape_.New(max_tokens); }
+  // The MTP module consumes the main model's last-layer residual streams, [T, hc_mult * hidden]
+  // per row (ForwardTrace::hidden's last layer), not the final-norm output other families take,
+  // so it is not offered to the runtime's speculative decoding (mtp_modules() stays 0); tests
+  // call ForwardMtp directly.
+  std::unique_ptr<KvCache> NewMtpCache(int64_t max_tokens) const override {
+    return mtp_ ? mtp_shape_.New(max_tokens) : nullptr;
   }
+  Status ForwardMtp(const float* hidden, const int32_t* next_tokens, int64_t T, KvCache* mtp_cache, float* logits,
+                    ThreadPool* pool, ForwardTrace* trace) override;
   Status Prepare(ThreadPool*) override { return Status::Ok(); }
 
   Status Forward(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, ThreadPool* pool,
@@ -120,6 +178,12 @@ class HcTransformer final : public Model {
 
  private:
   static constexpr int64_t kChunk = 256;
+  // One layer over streams_ (rows_), its cache rows in layer `cache_layer`.
+  void RunLayer(HcLayer& Ly, int64_t cache_layer, const int32_t* tokens, ThreadPool* pool, ForwardTrace* trace,
+                const LayerTrace* lt);
+  // hc head, norm and head for rows [first, T) of streams_.
+  void Head(HcMixer& hc, const std::vector<float>& norm, int64_t T, int64_t first, float* logits, ThreadPool* pool,
+            ForwardTrace* trace);
   Status Run(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, bool last_only, ThreadPool* pool,
              ForwardTrace* trace);
   Status RunChunk(const int32_t* tokens, int64_t T, KvCache* cache, float* logits, bool last_only, ThreadPool* pool,
@@ -131,8 +195,8 @@ class HcTransformer final : public Model {
   std::vector<float> norm_;
   HcMixer hc_head_;
   std::vector<HcLayer> layers_;
-  int64_t k_width_ = 0, aux_width_ = 0, block_width_ = 0, keep_ = 0;
-  std::vector<int64_t> block_ratio_;
+  CacheShape shape_, mtp_shape_;
+  std::unique_ptr<HcMtp> mtp_;
   std::set<std::string> routed_;
   Workspace ws_;
   std::vector<AttnSegment> segs_;
@@ -156,8 +220,8 @@ Status HcTransformer::Run(const int32_t* tokens, int64_t T, KvCache* cache, floa
                           ThreadPool* pool, ForwardTrace* trace) {
   const auto& c = cfg_;
   const int64_t L = c.num_hidden_layers;
-  if (!cache || cache->n_layers() != L || cache->k_width() != k_width_ || cache->aux_width() != aux_width_ ||
-      cache->ring() != keep_ + kChunk)
+  if (!cache || cache->n_layers() != L || cache->k_width() != shape_.k || cache->aux_width() != shape_.aux ||
+      cache->ring() != shape_.keep + kChunk)
     return InvalidArgument("Forward needs a cache from this model's NewCache");
   for (int64_t t = 0; t < T; ++t)
     if (tokens[t] < 0 || tokens[t] >= c.vocab_size)
@@ -236,32 +300,89 @@ Status HcTransformer::RunChunk(const int32_t* tokens, int64_t T, KvCache* cache,
     if (trace->record_index_scores) lt.index_scores = &trace->index_scores;
   }
   for (int64_t l = 0; l < L; ++l) {
-    HcLayer& Ly = layers_[l];
-    rec_.resize(static_cast<size_t>(T * Ly.hc_attn->record_width()));
-    Ly.hc_attn->Pre(streams_.data(), T, x_.data(), rec_.data(), pool);
-    for (int64_t t = 0; t < T; ++t) RmsNorm(&x_[t * D], Ly.attn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
-    Ly.attn->Forward(xn_.data(), rows_, l, y_.data(), ws_, pool, trace ? &lt : nullptr);
-    Ly.hc_attn->Post(y_.data(), T, rec_.data(), streams_.data());
-    Ly.hc_ffn->Pre(streams_.data(), T, x_.data(), rec_.data(), pool);
-    for (int64_t t = 0; t < T; ++t) RmsNorm(&x_[t * D], Ly.ffn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
-    Ly.ffn->set_tokens(tokens);
     if (trace) trace->moe_layers.push_back(static_cast<int>(l));
-    Ly.ffn->Forward(xn_.data(), T, y_.data(), ws_, pool, trace ? &lt : nullptr);
-    Ly.hc_ffn->Post(y_.data(), T, rec_.data(), streams_.data());
-    if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), streams_.begin(), streams_.end());
+    RunLayer(layers_[l], l, tokens, pool, trace, trace ? &lt : nullptr);
   }
   cache->set_size(cache->size() + T);
-  // hc head, final norm, head (model.py ParallelHead): rows asked for only.
-  const int64_t first = logits && last_only ? T - 1 : 0;
   const bool want_final = trace && trace->record_final_hidden;
-  if (!logits && !want_final) return Status::Ok();
-  const int64_t n = want_final ? T : T - first;
-  const int64_t r0 = want_final ? 0 : first;
-  rec_.resize(static_cast<size_t>(n * hc_head_.record_width()));
-  hc_head_.Pre(&streams_[r0 * hc * D], n, x_.data(), rec_.data(), pool);
-  for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * D], norm_.data(), D, c.rms_norm_eps, &xn_[t * D]);
+  if (logits || want_final) Head(hc_head_, norm_, T, logits && last_only ? T - 1 : 0, logits, pool, trace);
+  return Status::Ok();
+}
+
+void HcTransformer::RunLayer(HcLayer& Ly, int64_t cache_layer, const int32_t* tokens, ThreadPool* pool,
+                             ForwardTrace* trace, const LayerTrace* lt) {
+  const auto& c = cfg_;
+  const int64_t D = c.hidden_size, T = rows_.T();
+  rec_.resize(static_cast<size_t>(T * Ly.hc_attn->record_width()));
+  Ly.hc_attn->Pre(streams_.data(), T, x_.data(), rec_.data(), pool);
+  for (int64_t t = 0; t < T; ++t) RmsNorm(&x_[t * D], Ly.attn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+  Ly.attn->Forward(xn_.data(), rows_, cache_layer, y_.data(), ws_, pool, lt);
+  Ly.hc_attn->Post(y_.data(), T, rec_.data(), streams_.data());
+  Ly.hc_ffn->Pre(streams_.data(), T, x_.data(), rec_.data(), pool);
+  for (int64_t t = 0; t < T; ++t) RmsNorm(&x_[t * D], Ly.ffn_norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
+  Ly.ffn->set_tokens(tokens);
+  Ly.ffn->Forward(xn_.data(), T, y_.data(), ws_, pool, lt);
+  Ly.hc_ffn->Post(y_.data(), T, rec_.data(), streams_.data());
+  if (trace && trace->record_hidden) trace->hidden.insert(trace->hidden.end(), streams_.begin(), streams_.end());
+}
+
+// model.py ParallelHead: hc head, final norm, head. With a trace asking for final_hidden every
+// row runs; otherwise rows [first, T) only.
+void HcTransformer::Head(HcMixer& hc, const std::vector<float>& norm, int64_t T, int64_t first, float* logits,
+                         ThreadPool* pool, ForwardTrace* trace) {
+  const auto& c = cfg_;
+  const int64_t D = c.hidden_size;
+  const bool want_final = trace && trace->record_final_hidden;
+  const int64_t r0 = want_final ? 0 : first, n = T - r0;
+  rec_.resize(static_cast<size_t>(n * hc.record_width()));
+  hc.Pre(&streams_[r0 * c.hc_mult * D], n, x_.data(), rec_.data(), pool);
+  for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * D], norm.data(), D, c.rms_norm_eps, &xn_[t * D]);
   if (want_final) trace->final_hidden.assign(xn_.begin(), xn_.begin() + n * D);
   if (logits) MatMul(head_, &xn_[(first - r0) * D], T - first, logits, pool);
+}
+
+Status HcTransformer::ForwardMtp(const float* hidden, const int32_t* next_tokens, int64_t T, KvCache* cache,
+                                 float* logits, ThreadPool* pool, ForwardTrace* trace) {
+  if (!mtp_) return Unsupported("this model has no multi-token prediction module loaded");
+  const auto& c = cfg_;
+  const int64_t D = c.hidden_size, hc = c.hc_mult;
+  if (!cache || cache->n_layers() != 1 || cache->k_width() != mtp_shape_.k || cache->aux_width() != mtp_shape_.aux)
+    return InvalidArgument("ForwardMtp needs a cache from NewMtpCache");
+  if (T > kChunk) return InvalidArgument("ForwardMtp runs at most " + std::to_string(kChunk) + " rows at a time");
+  for (int64_t t = 0; t < T; ++t)
+    if (next_tokens[t] < 0 || next_tokens[t] >= c.vocab_size)
+      return InvalidArgument("token id " + std::to_string(next_tokens[t]) + " is outside the vocabulary");
+  if (T <= 0) return Status::Ok();
+  QS_RETURN_IF_ERROR(cache->Reserve(cache->size() + T));
+  segs_.assign(1, AttnSegment{0, T, cache->size(), cache});
+  rows_.segs = &segs_;
+  ExpandSegments(segs_, T, &rows_.caches, &rows_.positions);
+  HcMtp& m = *mtp_;
+  streams_.resize(static_cast<size_t>(T * hc * D));
+  x_.resize(static_cast<size_t>(T * hc * D));
+  xn_.resize(static_cast<size_t>(T * hc * D));
+  y_.resize(static_cast<size_t>(T * D));
+  for (int64_t t = 0; t < T; ++t) {
+    DecodeRow(embed_, next_tokens[t], &x_[t * D]);
+    RmsNorm(&x_[t * D], m.enorm.data(), D, c.rms_norm_eps, &x_[t * D]);
+  }
+  MatMul(m.e_proj, x_.data(), T, y_.data(), pool);
+  for (int64_t r = 0; r < T * hc; ++r) RmsNorm(hidden + r * D, m.hnorm.data(), D, c.rms_norm_eps, &xn_[r * D]);
+  MatMul(m.h_proj, xn_.data(), T * hc, streams_.data(), pool);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < hc; ++j)
+      for (int64_t i = 0; i < D; ++i) streams_[(t * hc + j) * D + i] += y_[t * D + i];
+  LayerTrace lt;
+  if (trace) {
+    trace->experts.clear();
+    trace->expert_weights.clear();
+    trace->hidden.clear();
+    lt.experts = &trace->experts;
+    lt.expert_weights = &trace->expert_weights;
+  }
+  RunLayer(m.layer, 0, next_tokens, pool, trace, trace ? &lt : nullptr);
+  cache->set_size(cache->size() + T);
+  if (logits) Head(*m.head, m.norm, T, 0, logits, pool, nullptr);
   return Status::Ok();
 }
 
@@ -270,6 +391,7 @@ ModelInfo HcTransformer::Info() const {
   ModelInfo info;
   info.architecture = c.architecture;
   info.mtp_modules = c.num_nextn_predict_layers;
+  info.mtp_loaded = 0;  // not offered to speculative decoding (see NewMtpCache)
   info.format = src_->is_gguf() ? "gguf" : "safetensors";
   std::map<std::string, uint64_t> by_dtype;
   for (const WeightTensor& t : src_->tensors()) {

@@ -24,6 +24,8 @@ V4Moe::V4Moe(const ModelConfig& c, std::string prefix, bool hash)
 void V4Moe::VisitTensors(TensorVisitor& v) {
   v.Matrix(p_ + "gate.weight", &gate_, n_exp_, hidden_, TensorRole::kRouter);
   if (!hash_) v.Vector(p_ + "gate.bias", &bias_, n_exp_, TensorRole::kBias);
+  // Declared for synth / info only (no matrix to bind); Load reads it as integers.
+  if (hash_) v.Matrix(p_ + "gate.tid2eid", nullptr, vocab_, k_, TensorRole::kExpertIds);
   for (int64_t e = 0; e < n_exp_; ++e) {
     const std::string q = p_ + "experts." + std::to_string(e) + ".";
     V4Expert& x = experts_[e];
