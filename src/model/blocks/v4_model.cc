@@ -1,6 +1,7 @@
 #include "model/blocks/v4_model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <set>
@@ -391,7 +392,7 @@ ModelInfo HcTransformer::Info() const {
   ModelInfo info;
   info.architecture = c.architecture;
   info.mtp_modules = c.num_nextn_predict_layers;
-  info.mtp_loaded = 0;  // not offered to speculative decoding (see NewMtpCache)
+  info.mtp_loaded = mtp_ ? 1 : 0;  // loaded (ForwardMtp), though not offered to speculative decoding (NewMtpCache)
   info.format = src_->is_gguf() ? "gguf" : "safetensors";
   std::map<std::string, uint64_t> by_dtype;
   for (const WeightTensor& t : src_->tensors()) {
@@ -415,7 +416,16 @@ ModelInfo HcTransformer::Info() const {
   for (auto& [k, v] : by_dtype) info.dtype_params.emplace_back(k, v);
   // The compact cache grows by its block rows only (KvCache::bytes_per_token); the ring of
   // keep + kChunk positions is fixed.
-  info.kv_bytes_per_token = NewCache(1)->bytes_per_token();
+  auto cache = NewCache(1);
+  info.kv_bytes_per_token = cache->bytes_per_token();
+  info.kv_bytes_fixed = static_cast<uint64_t>(cache->n_layers() * cache->ring() * (cache->k_width() + cache->aux_width())) * 4;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "fp32 compressed entries [%lld + %lld] per 4 (CSA) / 128 (HCA) tokens; plus a fixed ring of %lld "
+                "positions: %s",
+                static_cast<long long>(c.head_dim), static_cast<long long>(c.index_head_dim),
+                static_cast<long long>(cache->ring()), FormatBytes(static_cast<double>(info.kv_bytes_fixed)).c_str());
+  info.kv_cache_layout = buf;
   return info;
 }
 
