@@ -305,6 +305,36 @@ TEST_P(V4Golden, MtpLogits) {
   if (cases == 0) GTEST_SKIP() << "no mtp_logits in this variant";
 }
 
+// Serving paths: chunks of 5 at start_pos > 0, and two sequences in one ForwardBatch, equal the
+// one-pass prefill bit for bit (every row's numbers are computed the same way whatever the schedule).
+TEST_P(V4Golden, ChunksAndBatchesEqualPrefill) {
+  auto m = Load(GetParam(), true);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const int64_t V = (*m)->config().vocab_size;
+  const auto& cs = golden_["cases"];
+  const auto a = I32(cs[cs.size() - 1], "tokens"), b = I32(cs[cs.size() - 2], "tokens");
+  const int64_t Ta = static_cast<int64_t>(a.size()), Tb = static_cast<int64_t>(b.size());
+  std::vector<float> ref_a(static_cast<size_t>(Ta * V)), ref_b(static_cast<size_t>(Tb * V));
+  auto ca = (*m)->NewCache(Ta), cb = (*m)->NewCache(Tb);
+  ASSERT_TRUE((*m)->Forward(a.data(), Ta, ca.get(), ref_a.data(), nullptr).ok());
+  ASSERT_TRUE((*m)->Forward(b.data(), Tb, cb.get(), ref_b.data(), nullptr).ok());
+  std::vector<float> got(static_cast<size_t>(Ta * V));
+  auto cc = (*m)->NewCache(Ta);
+  for (int64_t t0 = 0; t0 < Ta; t0 += 5)
+    ASSERT_TRUE((*m)->Forward(&a[t0], std::min<int64_t>(5, Ta - t0), cc.get(), &got[t0 * V], nullptr).ok());
+  EXPECT_TRUE(got == ref_a) << "chunks of 5";
+  ca = (*m)->NewCache(Ta);
+  cb = (*m)->NewCache(Tb);
+  std::vector<float> la(static_cast<size_t>(Ta * V)), lb(static_cast<size_t>(V));
+  std::vector<SeqChunk> batch(2);
+  batch[0] = {a.data(), Ta, ca.get(), la.data(), false};
+  batch[1] = {b.data(), Tb, cb.get(), lb.data(), true};
+  ThreadPool pool(2);
+  ASSERT_TRUE((*m)->ForwardBatch(batch, &pool).ok());
+  EXPECT_TRUE(la == ref_a) << "batch, sequence a";
+  EXPECT_TRUE(std::equal(lb.begin(), lb.end(), ref_b.end() - V)) << "batch, sequence b (last row)";
+}
+
 TEST_P(V4Golden, GreedyContinuationIsIdentical) {
   auto m = Load(GetParam(), true);
   ASSERT_TRUE(m.ok()) << m.status().message();
