@@ -406,7 +406,9 @@ TEST(V4Config, BadValuesAreRefused) {
   const std::vector<Edit> edits = {[](nlohmann::json& c) { c["compress_ratios"] = {0, 4}; },
                                    [](nlohmann::json& c) { c["index_head_dim"] = 96; },
                                    [](nlohmann::json& c) { c["o_groups"] = 3; },
-                                   [](nlohmann::json& c) { c["compress_ratios"] = "x"; }};
+                                   [](nlohmann::json& c) { c["compress_ratios"] = "x"; },
+                                   [](nlohmann::json& c) { c["compress_ratios"][3] = 1 << 20; },
+                                   [](nlohmann::json& c) { c["sliding_window"] = 1 << 24; }};
   for (const Edit& edit : edits) {
     nlohmann::json k = j;
     edit(k);

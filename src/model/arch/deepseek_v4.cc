@@ -45,7 +45,9 @@ Status Check(const ModelConfig& c) {
   if (c.hc_sinkhorn_iters <= 0 || c.hc_sinkhorn_iters > 1000) return bad("hc_sinkhorn_iters is out of range");
   if (c.o_groups <= 0 || c.o_lora_rank <= 0 || c.o_lora_rank > (1 << 16) || (c.num_attention_heads * c.head_dim) % c.o_groups)
     return bad("o_groups must divide num_attention_heads * head_dim, o_lora_rank positive");
-  if (c.sliding_window <= 0 || c.sliding_window > (1 << 24)) return bad("sliding_window is out of range");
+  // The cache keeps a ring of max(window, 2 ratio) + 256 positions per layer: bound both so a
+  // hostile config cannot ask for gigabytes before the first token (released: 128 and 4 / 128).
+  if (c.sliding_window <= 0 || c.sliding_window > (1 << 16)) return bad("sliding_window is out of range");
   if (c.n_routed_experts <= 0) return bad("every layer is MoE: n_routed_experts is required");
   if (c.n_shared_experts != 1) return bad("exactly one shared expert is expected");
   if (c.num_hash_layers < 0 || c.num_hash_layers > c.num_hidden_layers) return bad("num_hash_layers is out of range");
@@ -55,9 +57,9 @@ Status Check(const ModelConfig& c) {
   if (static_cast<int64_t>(c.compress_ratios.size()) < c.num_hidden_layers)
     return bad("compress_ratios needs an entry for each of the " + std::to_string(c.num_hidden_layers) + " layers");
   bool csa = false;
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+  for (int64_t l = 0; l < static_cast<int64_t>(c.compress_ratios.size()); ++l) {
     const int64_t r = c.compress_ratios[static_cast<size_t>(l)];
-    if (r < 0 || r > (1 << 20)) return bad("compress_ratios entries must be in [0, 2^20]");
+    if (r < 0 || r > (1 << 12)) return bad("compress_ratios entries must be in [0, 4096]");
     csa |= r == 4;
   }
   if (csa) {
