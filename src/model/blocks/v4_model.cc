@@ -116,9 +116,10 @@ class HcTransformer final : public Model {
     VisitTensors(lv);
     QS_RETURN_IF_ERROR(lv.status());
     for (HcLayer& L : layers_) {
-      // The blocks' own loading (tid2eid, derived weights) after the walk bound their matrices.
+      // The blocks' own loading (tid2eid, derived weights) after the walk bound their matrices
+      // (not Block::Load, which would walk and widen the FP4 scales a second time).
       QS_RETURN_IF_ERROR(L.attn->Finish(*src_));
-      QS_RETURN_IF_ERROR(L.ffn->Load(*src_));
+      QS_RETURN_IF_ERROR(L.ffn->LoadTable(*src_));
       shape_.Add(L);
     }
     if (cfg_.num_nextn_predict_layers > 0 && src_->Has("mtp.0.e_proj.weight")) {
@@ -127,7 +128,7 @@ class HcTransformer final : public Model {
       VisitHcMtp(cfg_, *mtp_, mv);
       QS_RETURN_IF_ERROR(mv.status());
       QS_RETURN_IF_ERROR(mtp_->layer.attn->Finish(*src_));
-      QS_RETURN_IF_ERROR(mtp_->layer.ffn->Load(*src_));
+      QS_RETURN_IF_ERROR(mtp_->layer.ffn->LoadTable(*src_));
       mtp_shape_.Add(mtp_->layer);
     }
     std::vector<TensorDecl> decls;

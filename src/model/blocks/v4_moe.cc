@@ -40,6 +40,10 @@ void V4Moe::VisitTensors(TensorVisitor& v) {
 
 Status V4Moe::Load(WeightSource& src) {
   QS_RETURN_IF_ERROR(FfnBlock::Load(src));
+  return LoadTable(src);
+}
+
+Status V4Moe::LoadTable(WeightSource& src) {
   if (!hash_) return Status::Ok();
   QS_ASSIGN_OR_RETURN(tid2eid_, src.Ints(p_ + "gate.tid2eid", vocab_, k_));
   for (int64_t e : tid2eid_)

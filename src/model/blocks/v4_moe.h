@@ -22,7 +22,10 @@ class V4Moe final : public FfnBlock {
  public:
   V4Moe(const ModelConfig& c, std::string prefix, bool hash);
   void VisitTensors(TensorVisitor& v) override;
-  Status Load(WeightSource& src) override;
+  Status Load(WeightSource& src) override;  // the walk, then LoadTable
+  // Hash layers' tid2eid (integers, outside the walk's matrices); for a composition that bound
+  // the matrices with its own walk.
+  Status LoadTable(WeightSource& src);
   // Hash routing reads the rows' token ids; the model sets them before each forward.
   void set_tokens(const int32_t* tokens) { tokens_ = tokens; }
   void Forward(const float* x, int64_t T, float* out, Workspace& ws, ThreadPool* pool, const LayerTrace* trace) override;
