@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   std::vector<float> x(static_cast<size_t>(T * cols)), y(static_cast<size_t>(T * rows));
   for (auto& v : x) v = nd(rng);
   std::printf("%lld x %lld, T=%lld, %d threads\n", (long long)rows, (long long)cols, (long long)T, threads);
-  for (std::string fmt : {"f32", "f16", "bf16", "fp8", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"}) {
+  for (std::string fmt : {"f32", "f16", "bf16", "fp8", "fp4", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"}) {
     if (!only.empty() && fmt != only) continue;
     WeightMatrix w;
     w.rows = rows;
@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
     else if (fmt == "f16") w.dtype = DType::kF16, rs = cols * 2;
     else if (fmt == "bf16") w.dtype = DType::kBF16, rs = cols * 2;
     else if (fmt == "fp8") w.dtype = DType::kF8E4M3, rs = cols;
+    else if (fmt == "fp4") w.dtype = DType::kF4E2M1, rs = cols / 2;  // + 1 ue8m0 scale per 32 (as F32 here)
     else {
       w.dtype = DType::kGgmlBlock;
       qt = fmt == "q8_0" ? GgmlType::Q8_0 : fmt == "q4_0" ? GgmlType::Q4_0 : fmt == "q4_k" ? GgmlType::Q4_K : fmt == "q5_k" ? GgmlType::Q5_K : GgmlType::Q6_K;
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
         else if (fmt == "f16") { uint16_t h = F32ToF16(s[c]); std::memcpy(d + c * 2, &h, 2); }
         else if (fmt == "bf16") { uint16_t h = F32ToBf16(s[c]); std::memcpy(d + c * 2, &h, 2); }
         else if (fmt == "fp8") d[c] = F32ToFp8E4M3(s[c]);
+        else if (fmt == "fp4") d[c / 2] = static_cast<uint8_t>((c % 2 ? d[c / 2] : 0) | ((c * 7 + r) % 16) << (c % 2 * 4));
       }
       if (w.dtype == DType::kGgmlBlock) (void)QuantizeRow(qt, s, d, cols);
     }
@@ -76,6 +78,13 @@ int main(int argc, char** argv) {
     if (fmt == "fp8") {
       w.scale_cols = (cols + 127) / 128;
       scales.assign(static_cast<size_t>((rows + 127) / 128 * w.scale_cols), 0.01f);
+      w.scale_inv = scales.data();
+    }
+    if (fmt == "fp4") {
+      w.block_rows = 1;
+      w.block_cols = 32;
+      w.scale_cols = cols / 32;
+      scales.assign(static_cast<size_t>(rows * w.scale_cols), 0.5f);
       w.scale_inv = scales.data();
     }
     w.data = bytes.data();

@@ -54,7 +54,7 @@ int Run(const Opts& o) {
   const ModelConfig& c = model->config();
   ModelInfo info = model->Info();
   const uint64_t kv_ctx = info.kv_bytes_per_token * static_cast<uint64_t>(o.ctx);
-  const uint64_t need = info.weight_bytes + kv_ctx;
+  const uint64_t need = info.weight_bytes + kv_ctx + info.kv_bytes_fixed;
   if (o.json) {
     nlohmann::ordered_json j;
     j["architecture"] = info.architecture;
@@ -95,6 +95,7 @@ int Run(const Opts& o) {
     j["params_mtp"] = info.n_params_mtp;
     j["mtp_modules"] = info.mtp_modules;
     j["mtp_loaded"] = info.mtp_loaded;
+    j["kv_bytes_fixed"] = info.kv_bytes_fixed;
     nlohmann::ordered_json d;
     for (auto& [k, v] : info.dtype_params) d[k] = v;
     j["dtype_params"] = d;
@@ -139,7 +140,8 @@ int Run(const Opts& o) {
   std::printf("\nweights           %s (%s, memory-mapped)\n", FormatBytes(static_cast<double>(info.weight_bytes)).c_str(),
               info.format.c_str());
   std::printf("KV cache          %s per token (%s)\n", FormatBytes(static_cast<double>(info.kv_bytes_per_token)).c_str(),
-              !c.is_mla()          ? "per-head K and V, fp32"
+              !info.kv_cache_layout.empty() ? info.kv_cache_layout.c_str()
+              : !c.is_mla()          ? "per-head K and V, fp32"
               : c.index_topk > 0 ? "fp32 latent (kv_lora_rank + qk_rope_head_dim) + indexer key (1 + index_head_dim) per layer"
                                  : "fp32 latent: kv_lora_rank + qk_rope_head_dim floats per layer");
   std::printf("memory needed     %s at %lld tokens of context\n", FormatBytes(static_cast<double>(need)).c_str(),

@@ -23,7 +23,7 @@ QS_COMMAND(synth, "synth", "write a random-weight model with a config's exact di
   app->add_option("--config", o->config_path, "config.json of the model to imitate")->required();
   app->add_option("--tokenizer", o->tokenizer_dir, "directory whose tokenizer files to copy beside it (HF) or "
                   "to write as tokenizer.ggml.* metadata (GGUF), or a vocab .gguf whose tokenizer keys to copy");
-  app->add_option("--dtype", o->dtype, "HF output: bf16 | f32 | fp8 (e4m3 + 128x128 scale_inv, as the V3 release)");
+  app->add_option("--dtype", o->dtype, "HF output: bf16 | f32 | fp8 (e4m3 + 128x128 scale_inv, as the V3 release) | fp4 (the V4 release: e4m3 + ue8m0 .scale, routed experts packed e2m1 + ue8m0 1x32)");
   app->add_option("--type", *type, "GGUF output: " + GgufFileTypeNames() + " (default f16)");
   app->add_option("--threads", *threads, "GGUF output: threads for quantizing rows");
   app->add_option("--seed", o->seed, "random seed");

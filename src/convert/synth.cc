@@ -1,5 +1,6 @@
 #include "convert/synth.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,8 @@
 #include "convert/gguf_quantize.h"
 #include "model/transformer.h"
 #include "quant/fp16.h"
+#include "quant/fp4.h"
+#include "quant/fp8.h"
 
 namespace qs {
 
@@ -23,7 +26,7 @@ Result<std::vector<TensorSpec>> CheckpointTensorSpecs(const ModelConfig& c) {
   QS_ASSIGN_OR_RETURN(auto decls, DeclareCheckpointTensors(c));
   std::vector<TensorSpec> s;
   s.reserve(decls.size());
-  for (auto& d : decls) s.push_back({std::move(d.name), std::move(d.shape), d.role});
+  for (auto& d : decls) s.push_back({std::move(d.name), std::move(d.shape), d.role, d.routed_expert});
   return s;
 }
 
@@ -71,8 +74,8 @@ uint64_t HashName(const std::string& n, uint64_t seed) {
 
 struct Planned {
   TensorSpec spec;
-  DType dtype;
-  bool fp8_scale = false;   // this entry is the `_scale_inv` of the previous weight
+  DType dtype;              // kI8 here: packed FP4 e2m1
+  bool fp8_scale = false;   // this entry is the scale tensor of the previous weight
   uint64_t nbytes = 0;
   uint64_t offset = 0;      // within its shard's data section
   int shard = 0;
@@ -85,15 +88,68 @@ float Draw(Rng& rng, InitKind k, int64_t fan_in, int64_t hidden) {
     case InitKind::kNorm: return 1.0f + 0.1f * rng.Normal();
     case InitKind::kBias: return 0.05f * rng.Normal();
     case InitKind::kNormBias: return 0.1f * rng.Normal();
+    case InitKind::kExpertIds: return 0.f;
     default: return rng.Normal() / std::sqrt(static_cast<float>(fan_in));
   }
 }
 
 // Writes one tensor's bytes (and, for FP8, its scale tensor's bytes) at their file offsets,
 // generating 128-row blocks at a time.
+// ue8m0 (power-of-two) scale byte for a block whose amax is `amax`, as the V4 release's
+// quantiser: 2^ceil(log2(amax / qmax)).
+uint8_t Ue8m0For(float amax, float qmax) {
+  if (!(amax > 0)) return 127;
+  const int e = static_cast<int>(std::ceil(std::log2(static_cast<double>(amax) / qmax)));
+  return static_cast<uint8_t>(std::clamp(e + 127, 1, 254));
+}
+
+// Distinct random expert ids per row (hash routing's tid2eid), I64.
+void WriteExpertIds(std::fstream& f, uint64_t data_start, const Planned& w, uint64_t seed, const ModelConfig& c) {
+  Rng rng(HashName(w.spec.name, seed));
+  const int64_t rows = w.spec.shape[0], k = w.spec.shape[1], n = std::max<int64_t>(c.n_routed_experts, k);
+  std::vector<int64_t> ids(static_cast<size_t>(rows * k)), perm(static_cast<size_t>(n));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < n; ++i) perm[i] = i;
+    for (int64_t i = 0; i < k; ++i) std::swap(perm[i], perm[i + static_cast<int64_t>(rng.Next() % static_cast<uint64_t>(n - i))]);
+    std::copy_n(perm.begin(), k, ids.begin() + r * k);
+  }
+  f.seekp(static_cast<std::streamoff>(data_start + w.offset));
+  f.write(reinterpret_cast<const char*>(ids.data()), static_cast<std::streamsize>(ids.size() * 8));
+}
+
+// Packed FP4 e2m1 (low nibble = even column) with one ue8m0 scale byte per 1x32 group.
+void WriteFp4(std::fstream& f, uint64_t data_start, const Planned& w, const Planned& scale, uint64_t seed,
+              const ModelConfig& c) {
+  const int64_t rows = w.spec.shape[0], cols = w.spec.shape[1], g = cols / 32;
+  Rng rng(HashName(w.spec.name, seed));
+  std::vector<float> row(static_cast<size_t>(cols));
+  std::vector<uint8_t> bytes(static_cast<size_t>(cols / 2)), sb(static_cast<size_t>(g));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& v : row) v = Draw(rng, w.spec.init, cols, c.hidden_size);
+    std::fill(bytes.begin(), bytes.end(), 0);
+    for (int64_t j = 0; j < g; ++j) {
+      float amax = 0;
+      for (int64_t i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(row[j * 32 + i]));
+      sb[j] = Ue8m0For(amax, 6.0f);
+      const float s = Ue8m0ToF32(sb[j]);
+      for (int64_t i = 0; i < 32; ++i) {
+        const int64_t col = j * 32 + i;
+        bytes[col / 2] |= static_cast<uint8_t>(F32ToE2M1(std::clamp(row[col] / s, -6.0f, 6.0f)) << ((col % 2) * 4));
+      }
+    }
+    f.seekp(static_cast<std::streamoff>(data_start + w.offset + r * (cols / 2)));
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.seekp(static_cast<std::streamoff>(data_start + scale.offset + r * g));
+    f.write(reinterpret_cast<const char*>(sb.data()), static_cast<std::streamsize>(sb.size()));
+  }
+}
+
 void WriteTensor(std::fstream& f, uint64_t data_start, const Planned& w, const Planned* scale, uint64_t seed,
                  const ModelConfig& c) {
   const TensorSpec& s = w.spec;
+  if (w.dtype == DType::kI64) return WriteExpertIds(f, data_start, w, seed, c);
+  if (w.dtype == DType::kI8) return WriteFp4(f, data_start, w, *scale, seed, c);
+  const bool ue8m0 = scale && scale->dtype == DType::kF8E8M0;
   const int64_t rows = s.shape.size() == 2 ? s.shape[0] : 1, cols = s.shape.back();
   Rng rng(HashName(s.name, seed));
   const int64_t br = w.dtype == DType::kF8E4M3 ? c.fp8_block_rows : 64, bc = c.fp8_block_cols;
@@ -119,12 +175,18 @@ void WriteTensor(std::fstream& f, uint64_t data_start, const Planned& w, const P
       scales.assign(static_cast<size_t>(scols), 0.f);
       for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < cols; ++j) scales[j / bc] = std::max(scales[j / bc], std::fabs(blk[i * cols + j]));
-      for (auto& sc : scales) sc = sc > 0 ? sc / 448.0f : 1.0f;
+      std::vector<uint8_t> sb(scales.size());
+      for (size_t j = 0; j < scales.size(); ++j) {
+        if (ue8m0) sb[j] = Ue8m0For(scales[j], 448.0f), scales[j] = Ue8m0ToF32(sb[j]);
+        else scales[j] = scales[j] > 0 ? scales[j] / 448.0f : 1.0f;
+      }
       for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < cols; ++j) bytes[i * cols + j] = F32ToFp8E4M3(blk[i * cols + j] / scales[j / bc]);
       const uint64_t here = static_cast<uint64_t>(f.tellp());
-      f.seekp(static_cast<std::streamoff>(data_start + scale->offset + (r0 / br) * scols * 4));
-      f.write(reinterpret_cast<const char*>(scales.data()), static_cast<std::streamsize>(scales.size() * 4));
+      const int64_t es_scale = ue8m0 ? 1 : 4;
+      f.seekp(static_cast<std::streamoff>(data_start + scale->offset + (r0 / br) * scols * es_scale));
+      if (ue8m0) f.write(reinterpret_cast<const char*>(sb.data()), static_cast<std::streamsize>(sb.size()));
+      else f.write(reinterpret_cast<const char*>(scales.data()), static_cast<std::streamsize>(scales.size() * 4));
       f.seekp(static_cast<std::streamoff>(here));
     }
     f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
@@ -177,13 +239,15 @@ Status SynthesizeGguf(const SynthGgufOptions& o) {
 Status SynthesizeCheckpoint(const SynthOptions& o) {
   QS_ASSIGN_OR_RETURN(std::string cfg_text, ReadTextFile(o.config_path));
   QS_ASSIGN_OR_RETURN(ModelConfig c, ParseModelConfig(cfg_text, o.config_path));
-  if (o.dtype != "bf16" && o.dtype != "f32" && o.dtype != "fp8")
-    return InvalidArgument("--dtype must be bf16, f32 or fp8, not '" + o.dtype + "'");
+  if (o.dtype != "bf16" && o.dtype != "f32" && o.dtype != "fp8" && o.dtype != "fp4")
+    return InvalidArgument("--dtype must be bf16, f32, fp8 or fp4, not '" + o.dtype + "'");
   auto cj = nlohmann::ordered_json::parse(cfg_text);
-  if (o.dtype == "fp8") {
+  const bool v4q = o.dtype == "fp4";  // the V4 release's formats and scale names
+  if (o.dtype == "fp8" || v4q) {
     c.fp8 = true;
     cj["quantization_config"] = {{"activation_scheme", "dynamic"}, {"fmt", "e4m3"}, {"quant_method", "fp8"},
                                  {"weight_block_size", {c.fp8_block_rows, c.fp8_block_cols}}};
+    if (v4q) cj["quantization_config"]["scale_fmt"] = "ue8m0";
   } else {
     cj.erase("quantization_config");
   }
@@ -193,12 +257,30 @@ Status SynthesizeCheckpoint(const SynthOptions& o) {
   std::vector<Planned> plan;
   for (auto& s : specs) {
     Planned p{s, DType::kBF16};
-    if (s.init == InitKind::kBias || o.dtype == "f32") p.dtype = DType::kF32;
-    const bool fp8 = o.dtype == "fp8" && s.init == InitKind::kLinear && s.name.rfind("model.layers.", 0) == 0;
+    if (s.init == InitKind::kBias || s.init == InitKind::kMixer || o.dtype == "f32") p.dtype = DType::kF32;
+    const bool layer = s.name.rfind("model.layers.", 0) == 0 || s.name.rfind("layers.", 0) == 0 || s.name.rfind("mtp.", 0) == 0;
+    const bool fp4 = v4q && s.init == InitKind::kLinear && s.routed_expert && s.shape.size() == 2 && s.shape[1] % 32 == 0;
+    const bool fp8 = !fp4 && (o.dtype == "fp8" || v4q) && s.init == InitKind::kLinear && layer;
     if (fp8) p.dtype = DType::kF8E4M3;
-    p.nbytes = static_cast<uint64_t>(NumElements(s.shape)) * DTypeSize(p.dtype);
+    if (fp4) p.dtype = DType::kI8;
+    if (s.init == InitKind::kExpertIds) p.dtype = DType::kI64;
+    p.nbytes = static_cast<uint64_t>(NumElements(s.shape)) * DTypeSize(p.dtype) / (fp4 ? 2 : 1);
+    if (fp4) p.spec.shape = {s.shape[0], s.shape[1] / 2};
     plan.push_back(p);
-    if (fp8) {
+    const std::string stem = s.name.size() > 7 && s.name.compare(s.name.size() - 7, 7, ".weight") == 0
+                                 ? s.name.substr(0, s.name.size() - 7) : s.name;
+    if (fp4) {
+      Planned sc{{stem + ".scale", {s.shape[0], s.shape[1] / 32}, InitKind::kBias}, DType::kF8E8M0, true};
+      sc.nbytes = static_cast<uint64_t>(NumElements(sc.spec.shape));
+      plan.push_back(sc);
+    } else if (fp8 && v4q) {
+      Planned sc{{stem + ".scale",
+                  {(s.shape[0] + c.fp8_block_rows - 1) / c.fp8_block_rows, (s.shape[1] + c.fp8_block_cols - 1) / c.fp8_block_cols},
+                  InitKind::kBias},
+                 DType::kF8E8M0, true};
+      sc.nbytes = static_cast<uint64_t>(NumElements(sc.spec.shape));
+      plan.push_back(sc);
+    } else if (fp8) {
       Planned sc{{s.name + "_scale_inv",
                   {(s.shape[0] + c.fp8_block_rows - 1) / c.fp8_block_rows, (s.shape[1] + c.fp8_block_cols - 1) / c.fp8_block_cols},
                   InitKind::kBias},
@@ -224,6 +306,18 @@ Status SynthesizeCheckpoint(const SynthOptions& o) {
     total += plan[i].nbytes;
   }
   const int n_shards = shard + 1;
+  // Within a shard, wider elements first (I64, F32, BF16, then the 1-byte FP8 / FP4 / ue8m0 data):
+  // every tensor then starts aligned to its element size, as the kernels read F32 in place (the
+  // V4 layout mixes 1-byte scales with F32 tensors). The data stays contiguous.
+  for (int si = 0; si < n_shards; ++si) {
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < plan.size(); ++i)
+      if (plan[i].shard == si) idx.push_back(i);
+    std::stable_sort(idx.begin(), idx.end(),
+                     [&](size_t a, size_t b) { return DTypeSize(plan[a].dtype) > DTypeSize(plan[b].dtype); });
+    uint64_t off = 0;
+    for (size_t i : idx) plan[i].offset = off, off += plan[i].nbytes;
+  }
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (ec) return IoError(o.out_dir + ": cannot create: " + ec.message());

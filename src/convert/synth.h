@@ -25,6 +25,7 @@ struct TensorSpec {
   std::string name;
   Shape shape;
   InitKind init;
+  bool routed_expert = false;
 };
 
 // The tensors a checkpoint of this architecture holds, in HF names (MTP layers included): the
@@ -34,7 +35,9 @@ Result<std::vector<TensorSpec>> CheckpointTensorSpecs(const ModelConfig& c);
 struct SynthOptions {
   std::string config_path;
   std::string tokenizer_dir;  // optional: copy tokenizer.json / tokenizer_config.json from here
-  std::string dtype = "bf16"; // bf16 | f32 | fp8
+  // bf16 | f32 | fp8 (V3 release: e4m3 + F32 128x128 scale_inv) | fp4 (V4 release: e4m3 + F8_E8M0
+  // `.scale` 128x128 for linears, packed e2m1 + F8_E8M0 1x32 `.scale` for routed experts).
+  std::string dtype = "bf16";
   uint64_t seed = 0;
   std::string out_dir;
   uint64_t shard_bytes = 4ull << 30;

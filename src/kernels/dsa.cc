@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/matmul.h"
+#include "quant/fp4.h"
 #include "quant/fp8.h"
 
 namespace qs {
@@ -60,6 +61,42 @@ void IndexScores(const float* q, int64_t H, int64_t d, const float* w, const flo
       float acc = 0.f;
       for (int64_t h = 0; h < H; ++h) acc += w[h] * std::max(sc[h * B + j], 0.0f);
       out[j0 + j] = keys[(j0 + j) * ks] * acc;
+    }
+  }
+}
+
+}  // namespace qs
+
+namespace qs {
+
+namespace {
+// 2^ceil(log2 s) from the fp32 bits (exponent - 127 + (mantissa != 0)), as kernel.py's ue8m0 rounding.
+float Ue8m0Ceil(float s) {
+  uint32_t bits;
+  std::memcpy(&bits, &s, 4);
+  const int e = static_cast<int>((bits >> 23) & 0xFF) - 127 + ((bits & 0x7FFFFF) != 0);
+  return std::ldexp(1.0f, e);
+}
+}  // namespace
+
+void Fp8RoundTrip(float* x, int64_t n, int64_t block) {
+  std::vector<float> q(static_cast<size_t>(block));
+  for (int64_t b = 0; b < n; b += block) {
+    const int64_t m = std::min(block, n - b);
+    const float s = QuantizeE4M3Ue8m0(x + b, m, q.data());
+    for (int64_t i = 0; i < m; ++i) x[b + i] = q[i] * s;
+  }
+}
+
+void Fp4RoundTrip(float* x, int64_t n) {
+  for (int64_t b = 0; b < n; b += 32) {
+    const int64_t m = std::min<int64_t>(32, n - b);
+    float amax = 6.0f * 1.1754943508222875e-38f;  // 6 * 2^-126
+    for (int64_t i = 0; i < m; ++i) amax = std::max(amax, std::fabs(x[b + i]));
+    const float s = Ue8m0Ceil(amax * (1.0f / 6.0f));
+    for (int64_t i = 0; i < m; ++i) {
+      const float v = std::clamp(x[b + i] / s, -6.0f, 6.0f);
+      x[b + i] = E2M1ToF32(F32ToE2M1(v)) * s;
     }
   }
 }

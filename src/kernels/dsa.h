@@ -31,3 +31,15 @@ void IndexScores(const float* q, int64_t H, int64_t d, const float* w, const flo
                  float* out, std::vector<float>* scratch);
 
 }  // namespace qs
+
+namespace qs {
+
+// DeepSeek-V4's in-model quantisation simulation (QAT round trips; fixture README items 9-10):
+// FP8: per block of `block` values, x <- e4m3(RNE(clamp(x / s, +-448))) * s with
+//   s = 2^ceil(log2(max(amax, 1e-4) * fp32(1/448)))   (kernel.py act_quant, ue8m0, inplace).
+void Fp8RoundTrip(float* x, int64_t n, int64_t block);
+// FP4: per block of 32 values, x <- e2m1(RNE(clamp(x / s, +-6))) * s with
+//   s = 2^ceil(log2(max(amax, 6 * 2^-126) * fp32(1/6)))   (kernel.py fp4_act_quant, inplace).
+void Fp4RoundTrip(float* x, int64_t n);
+
+}  // namespace qs

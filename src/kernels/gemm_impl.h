@@ -72,8 +72,19 @@ struct FmtBf16 {
 struct FmtFp8 {
   static constexpr int64_t kSize = 1;  // bytes per weight
   static constexpr bool kScaled = true;
+  static constexpr float kRebias = kFp8Rebias;
   template <class V> static typename V::F Load(const uint8_t* r, int64_t c) { return V::LoadFp8(r + c); }
   static float At(const uint8_t* r, int64_t c) { return Fp8ToFloatDiv256(r[c]); }
+};
+// FP4 e2m1, two per byte (low nibble = even column), one ue8m0 scale (as an F32) per 1x32 group
+// (DeepSeek-V4's routed experts). LoadFp4 widens the codes to their exact values (a table
+// lookup, -0 included), so the weight is value * scale rounded once, as in the scalar twin.
+struct FmtFp4 {
+  static constexpr int64_t kSize = 1;  // prefetch distance only (a weight is half a byte)
+  static constexpr bool kScaled = true;
+  static constexpr float kRebias = 1.0f;
+  template <class V> static typename V::F Load(const uint8_t* r, int64_t c) { return V::LoadFp4(r + c / 2); }
+  static float At(const uint8_t* r, int64_t c) { return kE2M1Values[(r[c >> 1] >> ((c & 1) * 4)) & 0xF]; }
 };
 
 // NR rows x NT tokens, all columns.
@@ -96,7 +107,7 @@ inline void TileF(const WDesc& w, const XDesc& x, int64_t r, int64_t t0, float* 
   for (int64_t c0 = 0, blk = 0; c0 < cv; c0 += seg, ++blk) {
     F sc[NR];
     if constexpr (Fmt::kScaled)
-      for (int i = 0; i < NR; ++i) sc[i] = V::Set1(srow[i][blk] * kFp8Rebias);
+      for (int i = 0; i < NR; ++i) sc[i] = V::Set1(srow[i][blk] * Fmt::kRebias);
     const int64_t c1 = c0 + seg < cv ? c0 + seg : cv;
     for (int64_t c = c0; c < c1; c += V::N) {
       if constexpr (NT == 1) {
@@ -120,7 +131,7 @@ inline void TileF(const WDesc& w, const XDesc& x, int64_t r, int64_t t0, float* 
       float s = V::Reduce(acc[i][t]);
       for (int64_t c = cv; c < cols; ++c) {
         float wc = Fmt::At(rows[i], c);
-        if constexpr (Fmt::kScaled) wc *= srow[i][c / w.block_cols] * kFp8Rebias;
+        if constexpr (Fmt::kScaled) wc *= srow[i][c / w.block_cols] * Fmt::kRebias;
         s += wc * xs[t][c];
       }
       y[(t0 + t) * ys + r + i] = s;
@@ -622,6 +633,7 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
     case WFmt::kF16: RunTiles<FloatKernel<V, FmtF16>>(w, x, y, ys, r0, r1); break;
     case WFmt::kBF16: RunTiles<FloatKernel<V, FmtBf16>>(w, x, y, ys, r0, r1); break;
     case WFmt::kFp8: RunTiles<FloatKernel<V, FmtFp8>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kFp4: RunTiles<FloatKernel<V, FmtFp4>>(w, x, y, ys, r0, r1); break;
     case WFmt::kQ8_0: RunTiles<QuantKernel<V, FmtQ8_0>>(w, x, y, ys, r0, r1); break;
     case WFmt::kQ4_0: RunTiles<QuantKernel<V, FmtQ4_0>>(w, x, y, ys, r0, r1); break;
     case WFmt::kQ4_K: RunTiles<QuantKernel<V, FmtQ4_K>>(w, x, y, ys, r0, r1); break;
@@ -641,13 +653,13 @@ void DecodeRowF(const WDesc& w, int64_t row, int64_t c0, int64_t n, float* out) 
     typename V::F v = Fmt::template Load<V>(p, c);
     if constexpr (Fmt::kScaled) {
       if (c / w.block_cols != (c + V::N - 1) / w.block_cols) break;
-      v = V::Mul(v, V::Set1(srow[c / w.block_cols] * kFp8Rebias));
+      v = V::Mul(v, V::Set1(srow[c / w.block_cols] * Fmt::kRebias));
     }
     V::Store(out + i, v);
   }
   for (; i < n; ++i) {
     float v = Fmt::At(p, c0 + i);
-    if constexpr (Fmt::kScaled) v *= srow[(c0 + i) / w.block_cols] * kFp8Rebias;
+    if constexpr (Fmt::kScaled) v *= srow[(c0 + i) / w.block_cols] * Fmt::kRebias;
     out[i] = v;
   }
 }
@@ -658,6 +670,12 @@ void DecodeRowAny(const WDesc& w, int64_t row, int64_t c0, int64_t n, float* out
     case WFmt::kF16: DecodeRowF<V, FmtF16>(w, row, c0, n, out); break;
     case WFmt::kBF16: DecodeRowF<V, FmtBf16>(w, row, c0, n, out); break;
     case WFmt::kFp8: DecodeRowF<V, FmtFp8>(w, row, c0, n, out); break;
+    case WFmt::kFp4:
+      if (c0 % 2 == 0) { DecodeRowF<V, FmtFp4>(w, row, c0, n, out); break; }
+      for (int64_t i = 0; i < n; ++i)
+        out[i] = FmtFp4::At(w.data + static_cast<size_t>(row) * w.row_stride, c0 + i) *
+                 w.scale_inv[row / w.block_rows * w.scale_cols + (c0 + i) / w.block_cols];
+      break;
     default: DecodeRowF<V, FmtF32>(w, row, c0, n, out); break;
   }
 }

@@ -13,7 +13,7 @@ namespace qs::kern {
 
 // Weight formats with a direct SIMD kernel. Every other ggml format is decoded to fp32 rows
 // (scalar reference dequantizer, a cache-sized block at a time) and runs the kF32 kernel.
-enum class WFmt : int { kF32, kF16, kBF16, kFp8, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
+enum class WFmt : int { kF32, kF16, kBF16, kFp8, kFp4, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
 
 inline bool IsIntFormat(WFmt f) { return f >= WFmt::kQ8_0; }
 
@@ -22,7 +22,8 @@ struct WDesc {
   int64_t rows = 0, cols = 0;
   const uint8_t* data = nullptr;
   size_t row_stride = 0;
-  // kFp8: scale_inv[r / block_rows][c / block_cols] (block_cols a multiple of 16).
+  // kFp8, kFp4: scale_inv[r / block_rows][c / block_cols] (block_cols a multiple of 16; kFp4:
+  // 1 x 32 groups, two weights per byte, low nibble = even column).
   const float* scale_inv = nullptr;
   int64_t block_rows = 128, block_cols = 128, scale_cols = 0;
   // kQ4_0 repacked at load (kernels/pack.h): groups of packed_lanes rows, or null.

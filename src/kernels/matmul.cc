@@ -12,6 +12,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "quant/fp16.h"
+#include "quant/fp4.h"
 #include "kernels/kernel_iface.h"
 #include "kernels/ops.h"
 #include "kernels/pack.h"
@@ -30,8 +31,8 @@ WeightMatrix WeightMatrix::RowSlice(int64_t r0, int64_t n) const {
   WeightMatrix s = *this;
   s.rows = n;
   s.data = data + static_cast<size_t>(r0) * row_stride;
-  if (dtype == DType::kF8E4M3) {
-    QS_CHECK_MSG(r0 % block_rows == 0, "fp8 row slice must start on a scale block");
+  if (dtype == DType::kF8E4M3 || dtype == DType::kF4E2M1) {
+    QS_CHECK_MSG(r0 % block_rows == 0, "fp8/fp4 row slice must start on a scale block");
     s.scale_inv = scale_inv + (r0 / block_rows) * scale_cols;
   }
   if (packed) {
@@ -64,6 +65,17 @@ void DecodeRowRangeScalar(const WeightMatrix& w, int64_t row, int64_t c0, int64_
       for (int64_t i = 0; i < n; ++i) {
         int64_t c = c0 + i;
         out[i] = table[p[c]] * srow[c / w.block_cols];
+      }
+      return;
+    }
+    case DType::kF4E2M1: {
+      // weight = e2m1(nibble) * scale[row][col / 32]; low nibble = even column (DeepSeek-V4
+      // convert.py / number_formats.json). Exact in fp32 (a 2-bit mantissa times a power of two).
+      const float* srow = w.scale_inv + (row / w.block_rows) * w.scale_cols;
+      const float* table = E2M1Table();
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t c = c0 + i;
+        out[i] = table[(p[c >> 1] >> ((c & 1) * 4)) & 0xF] * srow[c / w.block_cols];
       }
       return;
     }
@@ -171,6 +183,14 @@ bool DirectDesc(const WeightMatrix& w, kern::WDesc* d) {
       // The kernel applies one scale per vector of 16 (or 8) columns.
       if (w.block_cols % 16 != 0 || w.block_rows <= 0) return false;
       d->fmt = kern::WFmt::kFp8;
+      d->scale_inv = w.scale_inv;
+      d->block_rows = w.block_rows;
+      d->block_cols = w.block_cols;
+      d->scale_cols = w.scale_cols;
+      return true;
+    case DType::kF4E2M1:
+      if (w.block_cols % 16 != 0 || w.block_rows <= 0 || w.cols % 2 != 0) return false;
+      d->fmt = kern::WFmt::kFp4;
       d->scale_inv = w.scale_inv;
       d->block_rows = w.block_rows;
       d->block_cols = w.block_cols;

@@ -19,6 +19,16 @@ namespace qs::kern {
 // same float as v * scale).
 inline constexpr float kFp8Rebias = 256.f;
 
+// e2m1 values by nibble (bit 3 = sign; 0x8 = -0): LoadFp4 looks them up in registers.
+alignas(64) inline constexpr float kE2M1Values[16] = {0.f,  0.5f,  1.f,  1.5f,  2.f,  3.f,  4.f,  6.f,
+                                                       -0.f, -0.5f, -1.f, -1.5f, -2.f, -3.f, -4.f, -6.f};
+
+// Two nibbles per byte -> one byte each, low nibble first (even column first).
+static inline __m128i SplitNibbles(__m128i b) {  // internal linkage: one copy per ISA unit
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return _mm_unpacklo_epi8(_mm_and_si128(b, m), _mm_and_si128(_mm_srli_epi16(b, 4), m));
+}
+
 #if defined(__AVX2__)
 struct VecAvx2 {
   using F = __m256;
@@ -40,6 +50,15 @@ struct VecAvx2 {
     const __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(v, _mm_set1_epi16(0x80)), 8),
                                    _mm_slli_epi16(_mm_and_si128(v, _mm_set1_epi16(0x7F)), 7));
     return _mm256_cvtph_ps(h);
+  }
+  // 8 e2m1 weights from 4 bytes: the magnitude by permute (3 index bits), the sign bit OR-ed in.
+  static F LoadFp4(const uint8_t* p) {
+    int32_t b;
+    __builtin_memcpy(&b, p, 4);
+    const __m256i n = _mm256_cvtepu8_epi32(SplitNibbles(_mm_cvtsi32_si128(b)));
+    const __m256 mag = _mm256_permutevar8x32_ps(_mm256_load_ps(kE2M1Values), n);
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(n, _mm256_set1_epi32(8)), 28);
+    return _mm256_or_ps(mag, _mm256_castsi256_ps(sign));
   }
   static float Reduce(F v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -122,6 +141,11 @@ struct VecAvx512 {
     const __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8),
                                       _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7F)), 7));
     return _mm512_cvtph_ps(h);
+  }
+  // 16 e2m1 weights from 8 bytes: one permute over the 16-value table (4 index bits).
+  static F LoadFp4(const uint8_t* p) {
+    const __m512i n = _mm512_cvtepu8_epi32(SplitNibbles(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    return _mm512_permutexvar_ps(n, _mm512_load_ps(kE2M1Values));
   }
   static float Reduce(F v) { return _mm512_reduce_add_ps(v); }
   // 32-element int8 blocks stay 256 bits wide (one ggml block per vector); with AVX512-VNNI

@@ -12,7 +12,9 @@ namespace qs {
 
 using Reader = ConfigReader;
 
-const char* ToString(ScoringFunc f) { return f == ScoringFunc::kSigmoid ? "sigmoid" : "softmax"; }
+const char* ToString(ScoringFunc f) {
+  return f == ScoringFunc::kSigmoid ? "sigmoid" : f == ScoringFunc::kSqrtSoftplus ? "sqrtsoftplus" : "softmax";
+}
 const char* ToString(TopkMethod m) {
   switch (m) {
     case TopkMethod::kGreedy: return "greedy";
@@ -102,7 +104,8 @@ static Result<ModelConfig> ParseModelConfigImpl(const std::string& text, const s
   std::string sf = r.Str("scoring_func", "softmax");
   if (sf == "softmax") c.scoring_func = ScoringFunc::kSoftmax;
   else if (sf == "sigmoid") c.scoring_func = ScoringFunc::kSigmoid;
-  else r.Fail("unknown scoring_func '" + sf + "' (expected softmax or sigmoid)");
+  else if (sf == "sqrtsoftplus") c.scoring_func = ScoringFunc::kSqrtSoftplus;
+  else r.Fail("unknown scoring_func '" + sf + "' (expected softmax, sigmoid or sqrtsoftplus)");
 
   c.rope.theta = r.Float("rope_theta", 10000.0);
   if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {

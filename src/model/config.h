@@ -10,7 +10,7 @@
 
 namespace qs {
 
-enum class ScoringFunc { kSoftmax, kSigmoid };
+enum class ScoringFunc { kSoftmax, kSigmoid, kSqrtSoftplus };  // sqrt(softplus(x)): DeepSeek-V4 model.py Gate
 enum class TopkMethod { kGreedy, kGroupLimitedGreedy, kNoauxTc };
 enum class RopeScaling { kNone, kYarn, kLinear, kLlama3 };
 
@@ -75,6 +75,22 @@ struct ModelConfig {
   // DeepSeek Sparse Attention's lightning indexer (V3.2: config keys index_n_heads,
   // index_head_dim, index_topk; read by its architecture spec). topk 0: no indexer.
   int64_t index_n_heads = 0, index_head_dim = 0, index_topk = 0;
+
+  // DeepSeek-V4 (its spec reads these; model/arch/deepseek_v4.cc, fixture README for the meaning).
+  // compress_ratios[l]: 0 = sliding window only, 4 = CSA (overlapping compressor + indexer),
+  // other = HCA; num_hidden_layers + num_nextn_predict_layers entries (MTP last).
+  std::vector<int64_t> compress_ratios;
+  int64_t sliding_window = 0;
+  int64_t hc_mult = 0, hc_sinkhorn_iters = 0;
+  double hc_eps = 1e-6;
+  int64_t num_hash_layers = 0;
+  int64_t o_groups = 0, o_lora_rank = 0;
+  double swiglu_limit = 0.0;           // 0: no clamp
+  double compress_rope_theta = 0.0;
+  // The in-model FP8 (KV non-rope dims) / FP4 (indexer q, k) round trips that are part of V4's
+  // outputs (quantisation-aware training). Off only to compare with the reference's
+  // `logits_noqsim` debug output; runtime switch QIUSUO_V4_NO_QSIM=1 is read by the spec.
+  bool v4_qsim = true;
 
   // Feature flags: behaviour differences between releases, set by the architecture spec
   // (model/arch/) from what the family's reference code does; blocks read these, never names.

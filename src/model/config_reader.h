@@ -6,6 +6,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
@@ -57,6 +58,24 @@ class ConfigReader {
     if (it->is_string()) return it->get<std::string>();
     Fail(std::string("key '") + key + "' must be a string, got " + it->dump());
     return def;
+  }
+  // A list of integers (missing or null: empty).
+  std::vector<int64_t> IntList(const char* key) {
+    std::vector<int64_t> out;
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return out;
+    if (!it->is_array() || it->size() > (1u << 20)) {
+      Fail(std::string("key '") + key + "' must be a list of integers");
+      return out;
+    }
+    for (const auto& e : *it) {
+      if (!e.is_number_integer()) {
+        Fail(std::string("key '") + key + "' must be a list of integers, got " + e.dump());
+        return {};
+      }
+      out.push_back(e.get<int64_t>());
+    }
+    return out;
   }
   void Fail(const std::string& msg) {
     if (st_.ok()) st_ = InvalidArgument(file_ + ": " + msg);

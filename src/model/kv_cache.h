@@ -25,17 +25,29 @@ class KvCache {
   int64_t k_width() const { return k_width_; }
   int64_t v_width() const { return v_width_; }
   int64_t aux_width() const { return aux_width_; }
-  size_t bytes_per_token() const {
-    return static_cast<size_t>(n_layers_ * (k_width_ + v_width_ + aux_width_)) * sizeof(float);
-  }
+  // Bytes the cache grows by per token (a ring cache: its block rows only, the ring is fixed).
+  size_t bytes_per_token() const;
+
+  // Compact form (DeepSeek-V4's sliding window and compressed blocks): the key / value / aux rows
+  // of only the last `ring` positions are kept (slot pos % ring), and per layer one "block row" of
+  // block_width floats for every block_ratio[layer] positions (row b for positions
+  // [b·ratio, (b+1)·ratio); ratio 0: none). `keep`: how many trailing positions the blocks read;
+  // a copy or truncation that would need an overwritten row fails (CopyPrefixFrom) or is only for
+  // benchmarks (Truncate). Call before the first Reserve.
+  void SetCompact(int64_t ring, int64_t keep, int64_t block_width, std::vector<int64_t> block_ratio);
+  int64_t ring() const { return ring_; }
+  int64_t block_width() const { return block_width_; }
+  float* block(int64_t layer, int64_t b) { return &b_[static_cast<size_t>(layer)][static_cast<size_t>(b * block_width_)]; }
 
   // Grows storage to hold n tokens (amortised doubling). Error past max_tokens.
   Status Reserve(int64_t n);
-  float* k(int64_t layer, int64_t pos) { return &k_[static_cast<size_t>(layer)][static_cast<size_t>(pos * k_width_)]; }
-  float* v(int64_t layer, int64_t pos) { return &v_[static_cast<size_t>(layer)][static_cast<size_t>(pos * v_width_)]; }
-  float* aux(int64_t layer, int64_t pos) { return &a_[static_cast<size_t>(layer)][static_cast<size_t>(pos * aux_width_)]; }
+  float* k(int64_t layer, int64_t pos) { return &k_[static_cast<size_t>(layer)][static_cast<size_t>(slot(pos) * k_width_)]; }
+  float* v(int64_t layer, int64_t pos) { return &v_[static_cast<size_t>(layer)][static_cast<size_t>(slot(pos) * v_width_)]; }
+  float* aux(int64_t layer, int64_t pos) { return &a_[static_cast<size_t>(layer)][static_cast<size_t>(slot(pos) * aux_width_)]; }
   void set_size(int64_t n) { n_ = n; }
-  // Forget tokens from position n on (e.g. to re-run a suffix).
+  // Forget tokens from position n on (e.g. to re-run a suffix). A ring cache keeps the rows of the
+  // last `ring` positions only: cutting more than ring - keep tokens leaves later rows in the
+  // window (acceptable for benchmarks, which is the only caller).
   void Truncate(int64_t n) { if (n < n_) n_ = n; }
   void Clear() { n_ = 0; }
   int64_t n_layers() const { return n_layers_; }
@@ -47,9 +59,14 @@ class KvCache {
   Status TileTo(int64_t n);
 
  private:
+  int64_t slot(int64_t pos) const { return ring_ > 0 ? pos % ring_ : pos; }
+  int64_t block_rows(int64_t layer, int64_t n) const;
+
   int64_t n_layers_, k_width_, v_width_, max_tokens_, aux_width_;
   int64_t n_ = 0, capacity_ = 0;
-  std::vector<std::vector<float>> k_, v_, a_;
+  int64_t ring_ = 0, keep_ = 0, block_width_ = 0;
+  std::vector<int64_t> block_ratio_;
+  std::vector<std::vector<float>> k_, v_, a_, b_;
 };
 
 // A run of consecutive tokens of one sequence inside a batched forward: activations rows

@@ -45,6 +45,8 @@ struct ModelInfo {
   uint64_t weight_bytes = 0;     // as stored
   std::vector<std::pair<std::string, uint64_t>> dtype_params;  // dtype -> parameter count
   uint64_t kv_bytes_per_token = 0;
+  uint64_t kv_bytes_fixed = 0;   // a cache part that does not grow with the context (a ring of recent positions)
+  std::string kv_cache_layout;   // how the cache is kept, when the model says (info prints it)
   std::string chat_family;       // the architecture spec's default chat protocol family
 };
 

@@ -26,6 +26,8 @@ enum class TensorRole {
   kNorm,     // norm weight: 1 + 0.1 N(0,1)
   kBias,     // small additive vector: 0.05 N(0,1), kept F32 (biases, routing correction bias)
   kNormBias, // LayerNorm bias: 0.1 N(0,1), stored like the norm weight
+  kMixer,     // a small projection kept F32 (DeepSeek-V4's mHC hc_*_fn): N(0,1)/sqrt(fan_in)
+  kExpertIds,  // an integer table [rows, k] of distinct expert ids (DeepSeek-V4 hash routing's tid2eid), I64
 };
 
 struct TensorDecl {

@@ -479,6 +479,7 @@ Result<std::unique_ptr<Model>> MakeTransformer(const ModelConfig& c, std::unique
     return Unsupported("architecture '" + c.architecture + "' (model_type '" + c.model_type +
                        "') is not supported; supported: " + SupportedArchitectures());
   if (spec->check) QS_RETURN_IF_ERROR(spec->check(c));
+  if (spec->make_model) return spec->make_model(c, std::move(src));
   auto m = std::make_unique<TransformerModel>(c, *spec, std::move(src));
   QS_RETURN_IF_ERROR(m->Load());
   return std::unique_ptr<Model>(std::move(m));
@@ -489,6 +490,7 @@ Result<std::vector<TensorDecl>> DeclareCheckpointTensors(const ModelConfig& c) {
   if (!spec)
     return Unsupported("architecture '" + c.architecture + "' (model_type '" + c.model_type +
                        "') is not supported; supported: " + SupportedArchitectures());
+  if (spec->declare_tensors) return spec->declare_tensors(c);
   return TransformerModel(c, *spec, nullptr).Declarations();
 }
 

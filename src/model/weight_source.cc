@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "model/gguf_names.h"
+#include "quant/fp4.h"
 #include "quant/quant.h"
 
 namespace qs {
@@ -123,24 +124,26 @@ Result<WeightMatrix> WeightSource::MatrixOf(const WeightTensor& t, int64_t rows,
     }
     case DType::kF8E4M3: {
       if (gguf_) return InvalidArgument(where + " is F8_E4M3, which GGUF files do not carry");
-      const std::string sname = t.name + "_scale_inv";
-      auto it = index_.find(sname);
-      if (it == index_.end()) return NotFound(where + " is F8_E4M3 but its scale tensor '" + sname + "' is missing");
-      const WeightTensor& s = tensors_[it->second];
-      used_.insert(sname);
       const int64_t br = cfg_.fp8_block_rows, bc = cfg_.fp8_block_cols;
-      const int64_t sr = (rows + br - 1) / br, sc = (cols + bc - 1) / bc;
-      if (s.dtype != DType::kF32 || s.shape.size() != 2 || s.shape[0] != sr || s.shape[1] != sc)
-        return InvalidArgument(s.file + ": tensor '" + sname + "' must be F32 [" + std::to_string(sr) + ", " +
-                               std::to_string(sc) + "] (" + std::to_string(br) + "x" + std::to_string(bc) +
-                               " blocks), got " + DTypeName(s.dtype) + " " + ShapeToString(s.shape));
-      if (reinterpret_cast<uintptr_t>(s.data) % alignof(float) != 0)
-        return InvalidArgument(s.file + ": tensor '" + sname + "' is not 4-byte aligned");
-      w.scale_inv = reinterpret_cast<const float*>(s.data);
+      QS_ASSIGN_OR_RETURN(w.scale_inv, BlockScales(t, (rows + br - 1) / br, (cols + bc - 1) / bc,
+                                                    std::to_string(br) + "x" + std::to_string(bc) + " blocks"));
       w.block_rows = br;
       w.block_cols = bc;
-      w.scale_cols = sc;
+      w.scale_cols = (cols + bc - 1) / bc;
       w.row_stride = static_cast<size_t>(cols);
+      break;
+    }
+    case DType::kI8: {
+      // DeepSeek-V4's routed experts: packed FP4 e2m1, two per byte (low nibble = even column),
+      // with an F8_E8M0 scale per 1x32 group (model.py Linear with float4_e2m1fn_x2).
+      if (gguf_ || cols % 32 != 0)
+        return InvalidArgument(where + " is I8, which is only read as packed FP4 (a multiple of 32 columns)");
+      QS_ASSIGN_OR_RETURN(w.scale_inv, BlockScales(t, rows, cols / 32, "1x32 groups"));
+      w.dtype = DType::kF4E2M1;
+      w.block_rows = 1;
+      w.block_cols = 32;
+      w.scale_cols = cols / 32;
+      w.row_stride = static_cast<size_t>(cols / 2);
       break;
     }
     default:
@@ -154,9 +157,60 @@ Result<WeightMatrix> WeightSource::MatrixOf(const WeightTensor& t, int64_t rows,
   return w;
 }
 
-Result<WeightMatrix> WeightSource::Matrix(const std::string& name, int64_t rows, int64_t cols) {
+// The scale tensor of a block-quantised weight: `<name>_scale_inv` F32 (the V3 release) or, in
+// the V4 release's naming, `<stem>.scale` F8_E8M0 (widened once to F32 here, exact: powers of two).
+Result<const float*> WeightSource::BlockScales(const WeightTensor& t, int64_t sr, int64_t sc, const std::string& blocks) {
+  const std::string where = t.file + ": tensor '" + t.file_name + "'";
+  std::string sname = t.name + "_scale_inv";
+  if (!index_.count(sname) && t.name.size() > 7 && t.name.compare(t.name.size() - 7, 7, ".weight") == 0)
+    sname = t.name.substr(0, t.name.size() - 7) + ".scale";
+  auto it = index_.find(sname);
+  if (it == index_.end())
+    return NotFound(where + " is " + DTypeName(t.dtype) + " but its scale tensor ('" + t.name + "_scale_inv' or '" +
+                    sname + "') is missing");
+  const WeightTensor& s = tensors_[it->second];
+  used_.insert(sname);
+  if ((s.dtype != DType::kF32 && s.dtype != DType::kF8E8M0) || s.shape.size() != 2 || s.shape[0] != sr || s.shape[1] != sc)
+    return InvalidArgument(s.file + ": tensor '" + sname + "' must be F32 or F8_E8M0 [" + std::to_string(sr) + ", " +
+                           std::to_string(sc) + "] (" + blocks + "), got " + DTypeName(s.dtype) + " " +
+                           ShapeToString(s.shape));
+  if (s.dtype == DType::kF8E8M0) {
+    auto& v = owned_scales_.emplace_back(static_cast<size_t>(sr * sc));
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (s.data[i] == 0xFF) return InvalidArgument(s.file + ": tensor '" + sname + "' holds the NaN code 0xFF");
+      v[i] = Ue8m0ToF32(s.data[i]);
+    }
+    return static_cast<const float*>(v.data());
+  }
+  if (reinterpret_cast<uintptr_t>(s.data) % alignof(float) != 0)
+    return InvalidArgument(s.file + ": tensor '" + sname + "' is not 4-byte aligned");
+  return reinterpret_cast<const float*>(s.data);
+}
+
+Result<std::vector<int64_t>> WeightSource::Ints(const std::string& name, int64_t rows, int64_t cols) {
   QS_ASSIGN_OR_RETURN(const WeightTensor* t, Get(name));
   if (t->shape.size() != 2 || t->shape[0] != rows || t->shape[1] != cols)
+    return InvalidArgument(t->file + ": tensor '" + t->file_name + "' has shape " + ShapeToString(t->shape) + " but " +
+                           origin() + " implies [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  std::vector<int64_t> v(static_cast<size_t>(rows * cols));
+  if (t->dtype == DType::kI64 && t->nbytes == v.size() * 8) {
+    std::memcpy(v.data(), t->data, t->nbytes);
+  } else if (t->dtype == DType::kI32 && t->nbytes == v.size() * 4) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      int32_t x;
+      std::memcpy(&x, t->data + 4 * i, 4);
+      v[i] = x;
+    }
+  } else {
+    return InvalidArgument(t->file + ": tensor '" + t->file_name + "' must be I64 or I32, got " + DTypeName(t->dtype));
+  }
+  return v;
+}
+
+Result<WeightMatrix> WeightSource::Matrix(const std::string& name, int64_t rows, int64_t cols) {
+  QS_ASSIGN_OR_RETURN(const WeightTensor* t, Get(name));
+  const bool packed_fp4 = t->dtype == DType::kI8 && t->shape.size() == 2 && t->shape[0] == rows && t->shape[1] * 2 == cols;
+  if (!packed_fp4 && (t->shape.size() != 2 || t->shape[0] != rows || t->shape[1] != cols))
     return InvalidArgument(t->file + ": tensor '" + t->file_name + "' has shape " + ShapeToString(t->shape) + " but " +
                            origin() + " implies [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
   if (t->dtype == DType::kF32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) != 0)
@@ -178,8 +232,8 @@ Result<std::vector<float>> WeightSource::Vector(const std::string& name, int64_t
   if (t->shape.size() != 1 || t->shape[0] != n)
     return InvalidArgument(t->file + ": tensor '" + t->file_name + "' has shape " + ShapeToString(t->shape) + " but " +
                            origin() + " implies [" + std::to_string(n) + "]");
-  if (t->dtype == DType::kF8E4M3)
-    return InvalidArgument(t->file + ": tensor '" + t->file_name + "' is F8_E4M3; expected F32, F16 or BF16");
+  if (t->dtype != DType::kF32 && t->dtype != DType::kF16 && t->dtype != DType::kBF16 && t->dtype != DType::kGgmlBlock)
+    return InvalidArgument(t->file + ": tensor '" + t->file_name + "' is " + DTypeName(t->dtype) + "; expected F32, F16 or BF16");
   QS_ASSIGN_OR_RETURN(WeightMatrix w, MatrixOf(*t, 1, n, " for a 1-D tensor"));
   std::vector<float> v(static_cast<size_t>(n));
   if (t->dtype == DType::kF32) std::memcpy(v.data(), t->data, v.size() * 4);  // may be unaligned

@@ -8,6 +8,7 @@
 // something disagrees. Nothing is copied: views point into the memory-mapped files.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <set>
 #include <string>
@@ -50,6 +51,8 @@ class WeightSource {
   Result<WeightMatrix> Matrix(const std::string& name, int64_t rows, int64_t cols);
   // A stacked 3-D weight [n, rows, cols] as one [n * rows, cols] matrix (GGUF attn_k_b / attn_v_b).
   Result<WeightMatrix> Matrix3D(const std::string& name, int64_t n, int64_t rows, int64_t cols);
+  // An integer table [rows, cols] (I64 or I32), e.g. DeepSeek-V4's hash-routing tid2eid.
+  Result<std::vector<int64_t>> Ints(const std::string& name, int64_t rows, int64_t cols);
   // A 1-D vector of n values widened to fp32 (norm weights, biases).
   Result<std::vector<float>> Vector(const std::string& name, int64_t n);
   // Tensors that no accessor asked for (reported by the loader; MTP layers are expected here).
@@ -65,6 +68,7 @@ class WeightSource {
   WeightSource(const ModelConfig& cfg) : cfg_(cfg) {}
   void Add(WeightTensor t);
   Result<const WeightTensor*> Get(const std::string& name);
+  Result<const float*> BlockScales(const WeightTensor& t, int64_t sr, int64_t sc, const std::string& blocks);
   Result<WeightMatrix> MatrixOf(const WeightTensor& t, int64_t rows, int64_t cols, const std::string& what);
   const char* origin() const { return gguf_ ? "the GGUF metadata" : "config.json"; }
 
@@ -74,6 +78,7 @@ class WeightSource {
   std::vector<WeightTensor> tensors_;
   std::unordered_map<std::string, size_t> index_;
   std::set<std::string> used_;
+  std::deque<std::vector<float>> owned_scales_;  // F8_E8M0 scales widened to F32 (stable addresses)
 };
 
 }  // namespace qs

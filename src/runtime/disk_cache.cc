@@ -214,6 +214,7 @@ void DiskCache::EvictLocked() {
 
 int64_t DiskCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len, int64_t min_len, KvCache* dst,
                           uint64_t ns) {
+  if (dst->ring() > 0) return 0;  // see Store
   std::lock_guard<std::mutex> lk(mu_);
   size_t best = index_.size();
   int64_t best_len = min_len;
@@ -269,6 +270,9 @@ int64_t DiskCache::Lookup(const std::vector<int32_t>& tokens, int64_t max_len, i
 
 void DiskCache::Store(std::vector<int32_t> tokens, std::shared_ptr<const KvCache> kv, uint64_t ns) {
   if (tokens.empty() || !kv || static_cast<int64_t>(tokens.size()) > kv->size()) return;
+  // A compact (ring) cache keeps only its window's rows, not n rows per layer: the file format
+  // below does not describe it (DeepSeek-V4; the engine does not open a disk tier for one).
+  if (kv->ring() > 0) return;
   {
     std::lock_guard<std::mutex> lk(qmu_);
     if (stop_) return;

@@ -1,5 +1,6 @@
 #include "runtime/engine.h"
 
+#include "base/log.h"
 #include "base/thread_pool.h"
 
 namespace qs {
@@ -61,8 +62,11 @@ Result<std::unique_ptr<Engine>> Engine::Create(ModelPackage package, const Engin
   QS_ASSIGN_OR_RETURN(e->drafter_, MakeDrafter(e.get(), options.spec));
   SchedulerOptions so = options.scheduler;
   so.spec_tokens = e->drafter_ ? options.spec.tokens : 0;
-  if (!options.cache_dir.empty()) {
-    auto probe = e->package_.model->NewCache(1);
+  auto probe = options.cache_dir.empty() ? nullptr : e->package_.model->NewCache(1);
+  if (probe && probe->ring() > 0) {
+    // DeepSeek-V4's compact cache (a window ring + compressed rows) has no disk format yet.
+    QS_LOG_WARN("--cache-dir: this model's compact KV cache cannot be stored on disk yet; the prefix cache stays in memory");
+  } else if (probe) {
     QS_ASSIGN_OR_RETURN(uint64_t key, ModelCacheKey(e->package_.path, *probe));
     DiskCacheOptions dco;
     dco.dir = options.cache_dir;

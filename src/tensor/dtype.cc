@@ -6,7 +6,7 @@ size_t DTypeSize(DType t) {
   switch (t) {
     case DType::kF32: case DType::kI32: return 4;
     case DType::kF16: case DType::kBF16: return 2;
-    case DType::kF8E4M3: case DType::kU8: case DType::kI8: return 1;
+    case DType::kF8E4M3: case DType::kF8E8M0: case DType::kU8: case DType::kI8: return 1;
     case DType::kI64: case DType::kF64: return 8;
     default: return 0;
   }
@@ -18,6 +18,8 @@ const char* DTypeName(DType t) {
     case DType::kF16: return "F16";
     case DType::kBF16: return "BF16";
     case DType::kF8E4M3: return "F8_E4M3";
+    case DType::kF8E8M0: return "F8_E8M0";
+    case DType::kF4E2M1: return "F4_E2M1";
     case DType::kI32: return "I32";
     case DType::kI64: return "I64";
     case DType::kU8: return "U8";
@@ -33,6 +35,7 @@ DType DTypeFromSafetensors(std::string_view s) {
   if (s == "F16") return DType::kF16;
   if (s == "BF16") return DType::kBF16;
   if (s == "F8_E4M3") return DType::kF8E4M3;
+  if (s == "F8_E8M0") return DType::kF8E8M0;
   if (s == "I32") return DType::kI32;
   if (s == "I64") return DType::kI64;
   if (s == "U8") return DType::kU8;

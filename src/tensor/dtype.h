@@ -14,6 +14,11 @@ enum class DType : uint8_t {
   kF16,
   kBF16,
   kF8E4M3,  // e4m3fn (no inf, NaN at 0x7F/0xFF), blockwise scales travel as a separate tensor
+  kF8E8M0,  // ue8m0: byte b -> 2^(b - 127) (0xFF NaN); the power-of-two block scales of DeepSeek-V4
+  // FP4 e2m1 packed two per byte, low nibble = even column (DeepSeek-V4's routed experts, stored
+  // as I8 [rows, cols / 2] with ue8m0 scales per 1x32 group). Never a safetensors dtype itself:
+  // WeightSource turns such an I8 tensor into a WeightMatrix of this dtype. DTypeSize is 0.
+  kF4E2M1,
   kI32,
   kI64,
   kU8,

@@ -28,6 +28,9 @@ struct LayerBlocks {
   std::unique_ptr<FfnBlock> ffn;
 };
 
+class Model;
+class WeightSource;
+
 struct ArchSpec {
   std::vector<std::string> hf_architectures;  // config.json architectures[0]; the first is canonical
   std::vector<std::string> model_types;       // config.json model_type (used when architectures is absent)
@@ -53,6 +56,11 @@ struct ArchSpec {
   // The blocks of decoder layer `layer` (also for MTP layers, layer >= num_hidden_layers);
   // `prefix` is "model.layers.<layer>.".
   LayerBlocks (*make_layer)(const ModelConfig& c, int64_t layer, const std::string& prefix) = nullptr;
+  // A family whose layers are not composed as `h += block(norm(h))` (DeepSeek-V4's hyper-connection
+  // residual streams) supplies its own composition of blocks here, and the tensors a checkpoint of
+  // it holds; MakeTransformer / DeclareCheckpointTensors then call these instead (make_layer unused).
+  Result<std::unique_ptr<Model>> (*make_model)(const ModelConfig& c, std::unique_ptr<WeightSource> src) = nullptr;
+  std::vector<TensorDecl> (*declare_tensors)(const ModelConfig& c) = nullptr;
 };
 
 struct ArchRegistrar {
