@@ -233,6 +233,45 @@ struct FmtQ6_K {
   }
 };
 
+// IQ4_NL / IQ4_XS: 4-bit indices into ggml's kvalues_iq4nl codebook (quant/quant.h
+// kIq4nlValues), looked up with one byte shuffle per 16 (the table sits in both 128-bit lanes), so
+// the weights are signed int8 (|q| <= 127) times the block scale: d (IQ4_NL), d (ls - 32) per 32
+// (IQ4_XS, ggml dequantize_row_iq4_xs), exactly the reference dequantizer's values.
+inline __m256i Iq4Lookup(const uint8_t* qs) {
+  const __m256i table = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                                         -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  const __m256i idx = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+  return _mm256_shuffle_epi8(table, idx);
+}
+struct FmtIQ4_NL {  // block_iq4_nl: fp16 d, qs[16] (element j low nibble, j+16 high)
+  static constexpr bool kUnsigned = false;
+  static constexpr int64_t kBytes = 18;
+  static constexpr int64_t kElems = 32;
+  static __m256i Unpack(const uint8_t* row, int64_t b, __m256* scale, float* min) {
+    const uint8_t* p = row + b * kBytes;
+    *scale = _mm256_set1_ps(LoadHalf(p));
+    *min = 0.f;
+    return Iq4Lookup(p + 2);
+  }
+};
+struct FmtIQ4_XS {  // block_iq4_xs: fp16 d @0, scales_h @2, scales_l[4] @4, qs[128] @8
+  static constexpr bool kUnsigned = false;
+  static constexpr int64_t kBytes = 136;
+  static constexpr int64_t kElems = 256;
+  static __m256i Unpack(const uint8_t* row, int64_t b, __m256* scale, float* min) {
+    const uint8_t* p = row + (b >> 3) * kBytes;
+    const int s = static_cast<int>(b & 7);
+    uint16_t sh;
+    std::memcpy(&sh, p + 2, 2);
+    const int ls = ((p[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
+    *scale = _mm256_set1_ps(LoadHalf(p) * static_cast<float>(ls - 32));
+    *min = 0.f;
+    return Iq4Lookup(p + 8 + 16 * s);
+  }
+};
+
 template <class V, class Q, int NR, int NT>
 inline void TileQ(const WDesc& w, const XDesc& x, int64_t r, int64_t t0, float* y, int64_t ys) {
   __m256 acc[NR][NT];
@@ -271,7 +310,9 @@ inline void TileQ(const WDesc& w, const XDesc& x, int64_t r, int64_t t0, float* 
       for (int i = 0; i < NR; ++i) {
         const __m256i dot = Q::kUnsigned ? V::DotU8S8(wq[i], xq) : V::DotI8(wq[i], xq);
         acc[i][t] = _mm256_fmadd_ps(V::I32ToF(dot), _mm256_mul_ps(sc[i], dxt), acc[i][t]);
-        if constexpr (Q::kUnsigned) corr[i][t] += mn[i] * sx[t][b];
+        // (An explicit fma: the compiler would contract mul + add in some tile shapes and not in
+        // others, and a row's result must not depend on which tile it ran in.)
+        if constexpr (Q::kUnsigned) corr[i][t] = std::fma(mn[i], sx[t][b], corr[i][t]);
       }
     }
   }
@@ -410,6 +451,8 @@ template <> struct I8Traits<FmtQ4_0> { static constexpr int kSeg = 1, kOffset = 
 template <> struct I8Traits<FmtQ4_K> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = true, kWide = false; };
 template <> struct I8Traits<FmtQ5_K> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = true, kWide = false; };
 template <> struct I8Traits<FmtQ6_K> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtIQ4_NL> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = false, kWide = true; };
+template <> struct I8Traits<FmtIQ4_XS> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = false, kWide = true; };
 
 // Bytes per (group, 32-column block): d[kSeg][L], bias[kSeg][L], (min[L]), q[8][L][4].
 template <class V, class Q>
@@ -593,6 +636,9 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
     switch (w.fmt) {
       case WFmt::kQ4_0: RunGroups<V, QuantTiles<V, PackedQ4_0>>(w, x, y, ys, r0, r1); return;
       case WFmt::kQ8_0: RunGroups<V, QuantTiles<V, PackedQ8_0>>(w, x, y, ys, r0, r1); return;
+      case WFmt::kQ4_K: RunGroups<V, KQuantTiles<V, PackedQ4_K>>(w, x, y, ys, r0, r1); return;
+      case WFmt::kQ5_K: RunGroups<V, KQuantTiles<V, PackedQ5_K>>(w, x, y, ys, r0, r1); return;
+      case WFmt::kQ6_K: RunGroups<V, KQuantTiles<V, PackedQ6_K>>(w, x, y, ys, r0, r1); return;
       case WFmt::kF16: RunGroups<V, HalfTiles<V, false>>(w, x, y, ys, r0, r1); return;
       default: RunGroups<V, HalfTiles<V, true>>(w, x, y, ys, r0, r1); return;
     }
@@ -604,6 +650,8 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
       case WFmt::kQ4_K: RunI8<V, FmtQ4_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kQ5_K: RunI8<V, FmtQ5_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kQ6_K: RunI8<V, FmtQ6_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ4_NL: RunI8<V, FmtIQ4_NL>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ4_XS: RunI8<V, FmtIQ4_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       default: break;
     }
   }
@@ -614,6 +662,8 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
       case WFmt::kQ4_K: RunDequant<V, FmtQ4_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kQ5_K: RunDequant<V, FmtQ5_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kQ6_K: RunDequant<V, FmtQ6_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ4_NL: RunDequant<V, FmtIQ4_NL>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ4_XS: RunDequant<V, FmtIQ4_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       default: break;
     }
   }
@@ -627,6 +677,8 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
     case WFmt::kQ4_K: RunTiles<QuantKernel<V, FmtQ4_K>>(w, x, y, ys, r0, r1); break;
     case WFmt::kQ5_K: RunTiles<QuantKernel<V, FmtQ5_K>>(w, x, y, ys, r0, r1); break;
     case WFmt::kQ6_K: RunTiles<QuantKernel<V, FmtQ6_K>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ4_NL: RunTiles<QuantKernel<V, FmtIQ4_NL>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ4_XS: RunTiles<QuantKernel<V, FmtIQ4_XS>>(w, x, y, ys, r0, r1); break;
   }
 }
 

@@ -31,9 +31,10 @@ void QuantizeActsQ8(const float* x, int64_t n, int8_t* q, float* d, float* sx) {
 }
 
 float DotQ8Row(WFmt fmt, const uint8_t* row, const int8_t* qx, const float* dx, int64_t nb) {
-  if (fmt == WFmt::kQ4_K || fmt == WFmt::kQ5_K || fmt == WFmt::kQ6_K) {
-    // K-quants: the reference dequantizer's weights times the int8 activations, in double.
-    const GgmlType t = fmt == WFmt::kQ4_K ? GgmlType::Q4_K : fmt == WFmt::kQ5_K ? GgmlType::Q5_K : GgmlType::Q6_K;
+  if (fmt == WFmt::kQ4_K || fmt == WFmt::kQ5_K || fmt == WFmt::kQ6_K || fmt == WFmt::kIQ4_NL || fmt == WFmt::kIQ4_XS) {
+    // K-quants and i-quants: the reference dequantizer's weights times the int8 activations, in double.
+    const GgmlType t = fmt == WFmt::kQ4_K ? GgmlType::Q4_K : fmt == WFmt::kQ5_K ? GgmlType::Q5_K
+                     : fmt == WFmt::kQ6_K ? GgmlType::Q6_K : fmt == WFmt::kIQ4_NL ? GgmlType::IQ4_NL : GgmlType::IQ4_XS;
     std::vector<float> w(static_cast<size_t>(nb * 32));
     (void)DequantizeRow(t, row, w.data(), nb * 32);
     double s = 0;
