@@ -7,7 +7,7 @@
 // T > 1 rows are processed in cache-sized blocks (kBlockBytes): the block stays in L2 while every
 // group of kNT tokens passes over it, so the weights are read from memory once per MatMul call.
 //
-// Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K: int8 activations (one scale per 32, like ggml's Q8_0
+// Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K and the i-quants (gemm_iq.h): int8 activations (one scale per 32, like ggml's Q8_0
 // activations) against the integer weights: integer dot product per 32-element block (VNNI where
 // present), then one fp32 multiply-add with the block's scales, as llama.cpp's
 // ggml_vec_dot_*_q8_* do. Prefill (T >= kDequantMinT): the int8 tile over rows repacked one
@@ -24,6 +24,7 @@
 #include "kernels/gemm_ops_impl.h"
 #include "kernels/gemm_packed.h"
 #include "kernels/simd.h"
+#include "quant/iq_grids.h"
 
 #ifndef QS_PREFETCH_BYTES
 #define QS_PREFETCH_BYTES 8192
@@ -233,44 +234,7 @@ struct FmtQ6_K {
   }
 };
 
-// IQ4_NL / IQ4_XS: 4-bit indices into ggml's kvalues_iq4nl codebook (quant/quant.h
-// kIq4nlValues), looked up with one byte shuffle per 16 (the table sits in both 128-bit lanes), so
-// the weights are signed int8 (|q| <= 127) times the block scale: d (IQ4_NL), d (ls - 32) per 32
-// (IQ4_XS, ggml dequantize_row_iq4_xs), exactly the reference dequantizer's values.
-inline __m256i Iq4Lookup(const uint8_t* qs) {
-  const __m256i table = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-                                         -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i m = _mm_set1_epi8(0x0F);
-  const __m256i idx = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-  return _mm256_shuffle_epi8(table, idx);
-}
-struct FmtIQ4_NL {  // block_iq4_nl: fp16 d, qs[16] (element j low nibble, j+16 high)
-  static constexpr bool kUnsigned = false;
-  static constexpr int64_t kBytes = 18;
-  static constexpr int64_t kElems = 32;
-  static __m256i Unpack(const uint8_t* row, int64_t b, __m256* scale, float* min) {
-    const uint8_t* p = row + b * kBytes;
-    *scale = _mm256_set1_ps(LoadHalf(p));
-    *min = 0.f;
-    return Iq4Lookup(p + 2);
-  }
-};
-struct FmtIQ4_XS {  // block_iq4_xs: fp16 d @0, scales_h @2, scales_l[4] @4, qs[128] @8
-  static constexpr bool kUnsigned = false;
-  static constexpr int64_t kBytes = 136;
-  static constexpr int64_t kElems = 256;
-  static __m256i Unpack(const uint8_t* row, int64_t b, __m256* scale, float* min) {
-    const uint8_t* p = row + (b >> 3) * kBytes;
-    const int s = static_cast<int>(b & 7);
-    uint16_t sh;
-    std::memcpy(&sh, p + 2, 2);
-    const int ls = ((p[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
-    *scale = _mm256_set1_ps(LoadHalf(p) * static_cast<float>(ls - 32));
-    *min = 0.f;
-    return Iq4Lookup(p + 8 + 16 * s);
-  }
-};
+#include "kernels/gemm_iq.h"  // the i-quant formats (same Unpack interface)
 
 template <class V, class Q, int NR, int NT>
 inline void TileQ(const WDesc& w, const XDesc& x, int64_t r, int64_t t0, float* y, int64_t ys) {
@@ -453,6 +417,11 @@ template <> struct I8Traits<FmtQ5_K> { static constexpr int kSeg = 1, kOffset = 
 template <> struct I8Traits<FmtQ6_K> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
 template <> struct I8Traits<FmtIQ4_NL> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = false, kWide = true; };
 template <> struct I8Traits<FmtIQ4_XS> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = false, kWide = true; };
+// IQ2_XS / IQ2_S / IQ1_M: a scale per 16 elements; all |q| <= 62 (maddubs-safe without the sign trick).
+template <> struct I8Traits<FmtIQ2_XS> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtIQ2_S> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtIQ1_M> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtQ3_K> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
 
 // Bytes per (group, 32-column block): d[kSeg][L], bias[kSeg][L], (min[L]), q[8][L][4].
 template <class V, class Q>
@@ -652,6 +621,14 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
       case WFmt::kQ6_K: RunI8<V, FmtQ6_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kIQ4_NL: RunI8<V, FmtIQ4_NL>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kIQ4_XS: RunI8<V, FmtIQ4_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_XXS: RunI8<V, FmtIQ2_XXS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_XS: RunI8<V, FmtIQ2_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_S: RunI8<V, FmtIQ2_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ3_XXS: RunI8<V, FmtIQ3_XXS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ3_S: RunI8<V, FmtIQ3_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ1_S: RunI8<V, FmtIQ1_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ1_M: RunI8<V, FmtIQ1_M>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kQ3_K: RunI8<V, FmtQ3_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       default: break;
     }
   }
@@ -664,6 +641,14 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
       case WFmt::kQ6_K: RunDequant<V, FmtQ6_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kIQ4_NL: RunDequant<V, FmtIQ4_NL>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kIQ4_XS: RunDequant<V, FmtIQ4_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_XXS: RunDequant<V, FmtIQ2_XXS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_XS: RunDequant<V, FmtIQ2_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_S: RunDequant<V, FmtIQ2_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ3_XXS: RunDequant<V, FmtIQ3_XXS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ3_S: RunDequant<V, FmtIQ3_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ1_S: RunDequant<V, FmtIQ1_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ1_M: RunDequant<V, FmtIQ1_M>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kQ3_K: RunDequant<V, FmtQ3_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       default: break;
     }
   }
@@ -679,6 +664,14 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
     case WFmt::kQ6_K: RunTiles<QuantKernel<V, FmtQ6_K>>(w, x, y, ys, r0, r1); break;
     case WFmt::kIQ4_NL: RunTiles<QuantKernel<V, FmtIQ4_NL>>(w, x, y, ys, r0, r1); break;
     case WFmt::kIQ4_XS: RunTiles<QuantKernel<V, FmtIQ4_XS>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ2_XXS: RunTiles<QuantKernel<V, FmtIQ2_XXS>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ2_XS: RunTiles<QuantKernel<V, FmtIQ2_XS>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ2_S: RunTiles<QuantKernel<V, FmtIQ2_S>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ3_XXS: RunTiles<QuantKernel<V, FmtIQ3_XXS>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ3_S: RunTiles<QuantKernel<V, FmtIQ3_S>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ1_S: RunTiles<QuantKernel<V, FmtIQ1_S>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ1_M: RunTiles<QuantKernel<V, FmtIQ1_M>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kQ3_K: RunTiles<QuantKernel<V, FmtQ3_K>>(w, x, y, ys, r0, r1); break;
   }
 }
 

@@ -13,7 +13,11 @@ namespace qs::kern {
 
 // Weight formats with a direct SIMD kernel. Every other ggml format is decoded to fp32 rows
 // (scalar reference dequantizer, a cache-sized block at a time) and runs the kF32 kernel.
-enum class WFmt : int { kF32, kF16, kBF16, kFp8, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kIQ4_NL, kIQ4_XS };
+enum class WFmt : int {
+  kF32, kF16, kBF16, kFp8,
+  kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K,  // int formats from here on (IsIntFormat)
+  kIQ4_NL, kIQ4_XS, kIQ2_XXS, kIQ2_XS, kIQ2_S, kIQ3_XXS, kIQ3_S, kIQ1_S, kIQ1_M, kQ3_K
+};
 
 inline bool IsIntFormat(WFmt f) { return f >= WFmt::kQ8_0; }
 

@@ -184,6 +184,14 @@ bool DirectDesc(const WeightMatrix& w, kern::WDesc* d) {
       if (w.qtype == GgmlType::Q6_K) { d->fmt = kern::WFmt::kQ6_K; return true; }
       if (w.qtype == GgmlType::IQ4_NL) { d->fmt = kern::WFmt::kIQ4_NL; return true; }
       if (w.qtype == GgmlType::IQ4_XS) { d->fmt = kern::WFmt::kIQ4_XS; return true; }
+      if (w.qtype == GgmlType::IQ2_XXS) { d->fmt = kern::WFmt::kIQ2_XXS; return true; }
+      if (w.qtype == GgmlType::IQ2_XS) { d->fmt = kern::WFmt::kIQ2_XS; return true; }
+      if (w.qtype == GgmlType::IQ2_S) { d->fmt = kern::WFmt::kIQ2_S; return true; }
+      if (w.qtype == GgmlType::IQ3_XXS) { d->fmt = kern::WFmt::kIQ3_XXS; return true; }
+      if (w.qtype == GgmlType::IQ3_S) { d->fmt = kern::WFmt::kIQ3_S; return true; }
+      if (w.qtype == GgmlType::IQ1_S) { d->fmt = kern::WFmt::kIQ1_S; return true; }
+      if (w.qtype == GgmlType::IQ1_M) { d->fmt = kern::WFmt::kIQ1_M; return true; }
+      if (w.qtype == GgmlType::Q3_K) { d->fmt = kern::WFmt::kQ3_K; return true; }
       if (w.qtype == GgmlType::F32) { d->fmt = kern::WFmt::kF32; return true; }
       if (w.qtype == GgmlType::F16) { d->fmt = kern::WFmt::kF16; return true; }
       if (w.qtype == GgmlType::BF16) { d->fmt = kern::WFmt::kBF16; return true; }

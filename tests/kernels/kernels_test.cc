@@ -88,25 +88,34 @@ Case MakeWeight(const std::string& kind, int64_t rows, int64_t cols, std::mt1993
     c.scales.resize(static_cast<size_t>(((rows + 127) / 128) * w.scale_cols));
     std::uniform_real_distribution<float> ud(0.001f, 0.01f);
     for (auto& s : c.scales) s = ud(rng);
-  } else if (kind == "iq4_nl" || kind == "iq4_xs") {
-    // No i-quant writer yet: random indices and scales under a valid fp16 block scale.
-    const GgmlType t = kind == "iq4_nl" ? GgmlType::IQ4_NL : GgmlType::IQ4_XS;
+  } else if (kind.rfind("iq", 0) == 0) {
+    // No i-quant writer yet: random indices, signs and scales under a valid fp16 block scale.
+    const GgmlType t = GgmlTypeFromName(kind).value();
     w.dtype = DType::kGgmlBlock;
     w.qtype = t;
     w.row_stride = GgmlRowSize(t, cols).value();
     c.bytes.resize(w.row_stride * static_cast<size_t>(rows));
-    const int64_t bs = t == GgmlType::IQ4_NL ? 18 : 136;
+    const int64_t bs = static_cast<int64_t>(GgmlTraits(t).type_size);
     std::uniform_real_distribution<float> ud(0.0005f, 0.002f);
     for (size_t b = 0; b < c.bytes.size() / bs; ++b) {
       uint8_t* p = &c.bytes[b * bs];
-      for (int64_t i = 2; i < bs; ++i) p[i] = static_cast<uint8_t>(rng());
+      for (int64_t i = 0; i < bs; ++i) p[i] = static_cast<uint8_t>(rng());
       const uint16_t h = F32ToF16(ud(rng) * (t == GgmlType::IQ4_NL ? 16.f : 1.f));
-      std::memcpy(p, &h, 2);
+      if (t == GgmlType::IQ1_M) {  // fp16 d in the top nibbles of the four scale words
+        for (int k = 0; k < 4; ++k) {
+          uint16_t sc;
+          std::memcpy(&sc, p + 48 + 2 * k, 2);
+          sc = static_cast<uint16_t>((sc & 0x0FFF) | (((h >> (4 * k)) & 0xF) << 12));
+          std::memcpy(p + 48 + 2 * k, &sc, 2);
+        }
+      } else {
+        std::memcpy(p, &h, 2);
+      }
     }
   } else {
     GgmlType t = kind == "q8_0" ? GgmlType::Q8_0 : kind == "q4_0" ? GgmlType::Q4_0 : kind == "q4_k" ? GgmlType::Q4_K
                : kind == "q5_k" ? GgmlType::Q5_K : kind == "q6_k" ? GgmlType::Q6_K : kind == "q5_0" ? GgmlType::Q5_0
-               : kind == "q3_k" ? GgmlType::Q3_K : GgmlType::Q4_1;
+               : kind == "q3_k" ? GgmlType::Q3_K : kind == "q2_k" ? GgmlType::Q2_K : GgmlType::Q4_1;
     w.dtype = DType::kGgmlBlock;
     w.qtype = t;
     w.row_stride = GgmlRowSize(t, cols).value();
@@ -178,7 +187,8 @@ TEST_P(FloatFormats, MatchScalarTwin) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, FloatFormats,
-                         ::testing::Values("f32", "f16", "bf16", "fp8", "q4_1", "q5_0", "q3_k"));
+                         // (q2_k: the widened K-quant; q3_k has int8 kernels since issue 16, IntFormats)
+                         ::testing::Values("f32", "f16", "bf16", "fp8", "q4_1", "q5_0", "q2_k"));
 
 class IntFormats : public ::testing::TestWithParam<std::string> {};
 
@@ -195,11 +205,13 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
   }
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {64, 256}, {131, 1024}}) {
     const std::string& f = GetParam();
-    if ((f.back() == 'k' || f == "iq4_xs") && cols % 256 != 0) continue;  // whole 256-element super-blocks
+    if (f != "q8_0" && f != "q4_0" && f != "iq4_nl" && cols % 256 != 0) continue;  // whole 256-element super-blocks
     Case c = MakeWeight(GetParam(), rows, cols, rng);
-    const kern::WFmt fmt = f == "q8_0" ? kern::WFmt::kQ8_0 : f == "q4_0" ? kern::WFmt::kQ4_0
-                         : f == "q4_k" ? kern::WFmt::kQ4_K : f == "q5_k" ? kern::WFmt::kQ5_K
-                         : f == "iq4_nl" ? kern::WFmt::kIQ4_NL : f == "iq4_xs" ? kern::WFmt::kIQ4_XS : kern::WFmt::kQ6_K;
+    const char* kNames[] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs",
+                            "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m", "q3_k"};  // WFmt order from kQ8_0
+    int fi = 0;
+    while (f != kNames[fi]) ++fi;
+    const kern::WFmt fmt = static_cast<kern::WFmt>(static_cast<int>(kern::WFmt::kQ8_0) + fi);
     for (int64_t T : {1, 2, 3, 4, 7}) {
       auto x = RandomX(T, cols, rng);
       const int64_t nb = cols / 32;
@@ -376,7 +388,9 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, IntFormats, ::testing::Values("q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"));
+INSTANTIATE_TEST_SUITE_P(Kernels, IntFormats,
+                         ::testing::Values("q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs",
+                                           "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m", "q3_k"));
 
 // A Q4_0 / Q8_0 / F16 / BF16 matrix repacked through PackedWeights (as models are at load) gives MatMul the same
 // results as the unpacked matrix at every ISA level (both are exact integer block sums with the
