@@ -7,7 +7,7 @@
 // T > 1 rows are processed in cache-sized blocks (kBlockBytes): the block stays in L2 while every
 // group of kNT tokens passes over it, so the weights are read from memory once per MatMul call.
 //
-// Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K: int8 activations (one scale per 32, like ggml's Q8_0
+// Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K and the i-quants (gemm_iq.h): int8 activations (one scale per 32, like ggml's Q8_0
 // activations) against the integer weights: integer dot product per 32-element block (VNNI where
 // present), then one fp32 multiply-add with the block's scales, as llama.cpp's
 // ggml_vec_dot_*_q8_* do. Prefill (T >= kDequantMinT): the int8 tile over rows repacked one
@@ -24,6 +24,7 @@
 #include "kernels/gemm_ops_impl.h"
 #include "kernels/gemm_packed.h"
 #include "kernels/simd.h"
+#include "quant/iq_grids.h"
 
 #ifndef QS_PREFETCH_BYTES
 #define QS_PREFETCH_BYTES 8192
@@ -244,6 +245,8 @@ struct FmtQ6_K {
   }
 };
 
+#include "kernels/gemm_iq.h"  // the i-quant formats (same Unpack interface)
+
 template <class V, class Q, int NR, int NT>
 inline void TileQ(const WDesc& w, const XDesc& x, int64_t r, int64_t t0, float* y, int64_t ys) {
   __m256 acc[NR][NT];
@@ -282,7 +285,9 @@ inline void TileQ(const WDesc& w, const XDesc& x, int64_t r, int64_t t0, float* 
       for (int i = 0; i < NR; ++i) {
         const __m256i dot = Q::kUnsigned ? V::DotU8S8(wq[i], xq) : V::DotI8(wq[i], xq);
         acc[i][t] = _mm256_fmadd_ps(V::I32ToF(dot), _mm256_mul_ps(sc[i], dxt), acc[i][t]);
-        if constexpr (Q::kUnsigned) corr[i][t] += mn[i] * sx[t][b];
+        // (An explicit fma: the compiler would contract mul + add in some tile shapes and not in
+        // others, and a row's result must not depend on which tile it ran in.)
+        if constexpr (Q::kUnsigned) corr[i][t] = std::fma(mn[i], sx[t][b], corr[i][t]);
       }
     }
   }
@@ -421,6 +426,13 @@ template <> struct I8Traits<FmtQ4_0> { static constexpr int kSeg = 1, kOffset = 
 template <> struct I8Traits<FmtQ4_K> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = true, kWide = false; };
 template <> struct I8Traits<FmtQ5_K> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = true, kWide = false; };
 template <> struct I8Traits<FmtQ6_K> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtIQ4_NL> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = false, kWide = true; };
+template <> struct I8Traits<FmtIQ4_XS> { static constexpr int kSeg = 1, kOffset = 0; static constexpr bool kMin = false, kWide = true; };
+// IQ2_XS / IQ2_S / IQ1_M: a scale per 16 elements; all |q| <= 62 (maddubs-safe without the sign trick).
+template <> struct I8Traits<FmtIQ2_XS> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtIQ2_S> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtIQ1_M> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
+template <> struct I8Traits<FmtQ3_K> { static constexpr int kSeg = 2, kOffset = 0; static constexpr bool kMin = false, kWide = false; };
 
 // Bytes per (group, 32-column block): d[kSeg][L], bias[kSeg][L], (min[L]), q[8][L][4].
 template <class V, class Q>
@@ -604,6 +616,9 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
     switch (w.fmt) {
       case WFmt::kQ4_0: RunGroups<V, QuantTiles<V, PackedQ4_0>>(w, x, y, ys, r0, r1); return;
       case WFmt::kQ8_0: RunGroups<V, QuantTiles<V, PackedQ8_0>>(w, x, y, ys, r0, r1); return;
+      case WFmt::kQ4_K: RunGroups<V, KQuantTiles<V, PackedQ4_K>>(w, x, y, ys, r0, r1); return;
+      case WFmt::kQ5_K: RunGroups<V, KQuantTiles<V, PackedQ5_K>>(w, x, y, ys, r0, r1); return;
+      case WFmt::kQ6_K: RunGroups<V, KQuantTiles<V, PackedQ6_K>>(w, x, y, ys, r0, r1); return;
       case WFmt::kF16: RunGroups<V, HalfTiles<V, false>>(w, x, y, ys, r0, r1); return;
       default: RunGroups<V, HalfTiles<V, true>>(w, x, y, ys, r0, r1); return;
     }
@@ -615,6 +630,16 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
       case WFmt::kQ4_K: RunI8<V, FmtQ4_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kQ5_K: RunI8<V, FmtQ5_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kQ6_K: RunI8<V, FmtQ6_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ4_NL: RunI8<V, FmtIQ4_NL>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ4_XS: RunI8<V, FmtIQ4_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_XXS: RunI8<V, FmtIQ2_XXS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_XS: RunI8<V, FmtIQ2_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_S: RunI8<V, FmtIQ2_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ3_XXS: RunI8<V, FmtIQ3_XXS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ3_S: RunI8<V, FmtIQ3_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ1_S: RunI8<V, FmtIQ1_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ1_M: RunI8<V, FmtIQ1_M>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kQ3_K: RunI8<V, FmtQ3_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       default: break;
     }
   }
@@ -625,6 +650,16 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
       case WFmt::kQ4_K: RunDequant<V, FmtQ4_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kQ5_K: RunDequant<V, FmtQ5_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       case WFmt::kQ6_K: RunDequant<V, FmtQ6_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ4_NL: RunDequant<V, FmtIQ4_NL>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ4_XS: RunDequant<V, FmtIQ4_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_XXS: RunDequant<V, FmtIQ2_XXS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_XS: RunDequant<V, FmtIQ2_XS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ2_S: RunDequant<V, FmtIQ2_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ3_XXS: RunDequant<V, FmtIQ3_XXS>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ3_S: RunDequant<V, FmtIQ3_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ1_S: RunDequant<V, FmtIQ1_S>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kIQ1_M: RunDequant<V, FmtIQ1_M>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
+      case WFmt::kQ3_K: RunDequant<V, FmtQ3_K>(w, x, y, ys, r0, r1, scratch, scratch_n); return;
       default: break;
     }
   }
@@ -639,6 +674,16 @@ void MatMulRows(const WDesc& w, const XDesc& x, float* y, int64_t ys, int64_t r0
     case WFmt::kQ4_K: RunTiles<QuantKernel<V, FmtQ4_K>>(w, x, y, ys, r0, r1); break;
     case WFmt::kQ5_K: RunTiles<QuantKernel<V, FmtQ5_K>>(w, x, y, ys, r0, r1); break;
     case WFmt::kQ6_K: RunTiles<QuantKernel<V, FmtQ6_K>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ4_NL: RunTiles<QuantKernel<V, FmtIQ4_NL>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ4_XS: RunTiles<QuantKernel<V, FmtIQ4_XS>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ2_XXS: RunTiles<QuantKernel<V, FmtIQ2_XXS>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ2_XS: RunTiles<QuantKernel<V, FmtIQ2_XS>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ2_S: RunTiles<QuantKernel<V, FmtIQ2_S>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ3_XXS: RunTiles<QuantKernel<V, FmtIQ3_XXS>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ3_S: RunTiles<QuantKernel<V, FmtIQ3_S>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ1_S: RunTiles<QuantKernel<V, FmtIQ1_S>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kIQ1_M: RunTiles<QuantKernel<V, FmtIQ1_M>>(w, x, y, ys, r0, r1); break;
+    case WFmt::kQ3_K: RunTiles<QuantKernel<V, FmtQ3_K>>(w, x, y, ys, r0, r1); break;
   }
 }
 

@@ -129,6 +129,177 @@ inline void TilePacked(const uint8_t* pack, int64_t gbytes, int64_t nb, const XD
   StoreGroups<V, R, NT>(acc, y, ys, r, nvalid, t0);
 }
 
+// ---- Q4_K / Q5_K / Q6_K repacked at load (layout: kernels/pack.h) ---------------------------
+// Per 256-column super-block, group g and token t, one int32 lane per row. The quants are the
+// ggml values stored unsigned (Q4_K 0..15, Q5_K 0..31, Q6_K 0..63): nibbles as Q4_0's packed
+// layout (load j: low nibble element 4j+e, high nibble 16+4j+e), the 5th / 5th-6th bits in one /
+// two vectors per sub-block ORed in at bit 4. Per 32-column block b (sub-block s):
+//   Q4_K / Q5_K: isum = q . x_q (vpdpbusd, q unsigned); acc += isum * (d sc_s) d_x
+//                acc -= (dmin m_s) * (d_x sum(x_q)) (XDesc::sx)  -- w = d sc q - dmin m
+//   Q6_K:        per 16-element half h: isum_h = q . x_q - 32 sum_h(x_q) (XDesc::isx16, exact),
+//                acc += isum_h * (d sc_h) d_x                       -- w = d sc (q - 32)
+// d sc is exact in fp32 (11-bit d times a <= 8-bit scale), so these are the kernels' TileQ sums
+// with the same integer dots; only fp32 accumulation order differs. maddubs (no VNNI) stays
+// unsaturated: 2 * 63 * 127 < 2^15.
+struct PackedQ4_K {
+  static constexpr int kSub = 16, kHigh = 0;  // bytes per row and sub-block; high-bit vectors
+  static constexpr bool kMin = true;
+};
+struct PackedQ5_K {
+  static constexpr int kSub = 20, kHigh = 1;
+  static constexpr bool kMin = true;
+};
+struct PackedQ6_K {
+  static constexpr int kSub = 24, kHigh = 2;
+  static constexpr bool kMin = false;
+};
+constexpr int kKHeader = 20;  // header bytes per row and super-block (kernels/pack.h)
+
+template <class V>
+inline typename V::F U8ToF(const uint8_t* p) {
+  if constexpr (V::N == 16) return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  else return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+template <class V>
+inline typename V::F I8ToF(const uint8_t* p) {
+  if constexpr (V::N == 16) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  else return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+// (v & mask) shifted by sh bits within each byte (sh > 0 left, < 0 right); mask keeps the bits
+// that stay inside their byte.
+template <class V, int kMask, int kSh>
+inline typename V::I BitsTo(typename V::I v) {
+  if constexpr (V::N == 16) {
+    const __m512i m = _mm512_and_si512(v, _mm512_set1_epi8(static_cast<char>(kMask)));
+    if constexpr (kSh > 0) return _mm512_slli_epi16(m, kSh);
+    else if constexpr (kSh < 0) return _mm512_srli_epi16(m, -kSh);
+    else return m;
+  } else {
+    const __m256i m = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(kMask)));
+    if constexpr (kSh > 0) return _mm256_slli_epi16(m, kSh);
+    else if constexpr (kSh < 0) return _mm256_srli_epi16(m, -kSh);
+    else return m;
+  }
+}
+template <class V>
+inline typename V::I OrI(typename V::I a, typename V::I b) {
+  if constexpr (V::N == 16) return _mm512_or_si512(a, b);
+  else return _mm256_or_si256(a, b);
+}
+// The high bits of load j (kernels/pack.h): Q5_K bit j (low half) / 4+j (high half) of h0;
+// Q6_K bits 2j..2j+1 of h0 (low half) / h1 (high half).
+template <class V, class PK, int J>
+inline void AddHigh(typename V::I h0, typename V::I h1, typename V::I* lo, typename V::I* hi) {
+  if constexpr (PK::kHigh == 1) {
+    *lo = OrI<V>(*lo, BitsTo<V, (1 << J), 4 - J>(h0));
+    *hi = OrI<V>(*hi, BitsTo<V, (0x10 << J), -J>(h0));
+  } else if constexpr (PK::kHigh == 2) {
+    *lo = OrI<V>(*lo, BitsTo<V, (3 << (2 * J)), 4 - 2 * J>(h0));
+    *hi = OrI<V>(*hi, BitsTo<V, (3 << (2 * J)), 4 - 2 * J>(h1));
+  }
+}
+
+template <class V, class PK, int R, int NT, int J>
+inline void KLoad(const uint8_t* const (&qb)[R], const typename V::I (&h0)[R], const typename V::I (&h1)[R],
+                  const int8_t* const (&xb)[NT], typename V::I (&isum)[R][NT], typename V::I (&isum2)[R][NT]) {
+  using I = typename V::I;
+  constexpr int L = V::N;
+  I lo[R], hi[R];
+  for (int g = 0; g < R; ++g) {
+    const I v = V::LoadI(qb[g] + J * 4 * L);
+    lo[g] = Nibbles4<V>(v, false);
+    hi[g] = Nibbles4<V>(v, true);
+    AddHigh<V, PK, J>(h0[g], h1[g], &lo[g], &hi[g]);
+  }
+  for (int t = 0; t < NT; ++t) {
+    const I xl = V::Bcast32(xb[t] + 4 * J), xh = V::Bcast32(xb[t] + 16 + 4 * J);
+    for (int g = 0; g < R; ++g) {
+      isum[g][t] = V::DotAccU8S8(isum[g][t], lo[g], xl);
+      if constexpr (PK::kMin) isum[g][t] = V::DotAccU8S8(isum[g][t], hi[g], xh);
+      else isum2[g][t] = V::DotAccU8S8(isum2[g][t], hi[g], xh);
+    }
+  }
+}
+
+template <class V, class PK, int R, int NT>
+inline void TileKPacked(const uint8_t* pack, int64_t gbytes, int64_t nsb, const XDesc& x, int64_t r, int64_t nvalid,
+                        int64_t t0, float* y, int64_t ys) {
+  using F = typename V::F;
+  using I = typename V::I;
+  constexpr int L = V::N;
+  constexpr int64_t kSbBytes = (kKHeader + 8 * PK::kSub) * L;
+  F acc[R][NT];
+  for (int g = 0; g < R; ++g)
+    for (int t = 0; t < NT; ++t) acc[g][t] = V::Zero();
+  const int8_t* qx[NT];
+  const float* dx[NT];
+  const float* sx[NT];
+  const int32_t* h16[NT];
+  for (int t = 0; t < NT; ++t) {
+    qx[t] = x.qx + (t0 + t) * x.qx_stride;
+    dx[t] = x.dx + (t0 + t) * x.dx_stride;
+    sx[t] = PK::kMin ? x.sx + (t0 + t) * x.dx_stride : nullptr;
+    h16[t] = PK::kMin ? nullptr : x.isx16 + (t0 + t) * 2 * x.dx_stride;
+  }
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* hdr[R];
+    F dv[R], mv[R];
+    for (int g = 0; g < R; ++g) {
+      hdr[g] = pack + g * gbytes + sb * kSbBytes;
+      dv[g] = V::LoadF16(reinterpret_cast<const uint16_t*>(hdr[g]));
+      if constexpr (PK::kMin) mv[g] = V::LoadF16(reinterpret_cast<const uint16_t*>(hdr[g] + 2 * L));
+    }
+    for (int s = 0; s < 8; ++s) {
+      const int64_t b = sb * 8 + s;
+      const uint8_t* qb[R];
+      I h0[R], h1[R];
+      for (int g = 0; g < R; ++g) {
+        qb[g] = hdr[g] + kKHeader * L + s * PK::kSub * L;
+        if constexpr (NT == 1) {
+          // Decode: as TilePacked, prefetch ~4 KiB ahead of each group's stream.
+          for (int l = 0; l < PK::kSub * L; l += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(qb[g] + 4096 + l), _MM_HINT_T0);
+        }
+        if constexpr (PK::kHigh >= 1) h0[g] = V::LoadI(qb[g] + 16 * L);
+        else h0[g] = V::SetI(0);
+        if constexpr (PK::kHigh >= 2) h1[g] = V::LoadI(qb[g] + 20 * L);
+        else h1[g] = h0[g];
+      }
+      I isum[R][NT], isum2[R][NT];
+      for (int t = 0; t < NT; ++t) {
+        const I c0 = PK::kMin ? V::SetI(0) : V::SetI(-32 * h16[t][2 * b]);
+        const I c1 = PK::kMin ? V::SetI(0) : V::SetI(-32 * h16[t][2 * b + 1]);
+        for (int g = 0; g < R; ++g) isum[g][t] = c0, isum2[g][t] = c1;
+      }
+      const int8_t* xb[NT];
+      for (int t = 0; t < NT; ++t) xb[t] = qx[t] + b * 32;
+      KLoad<V, PK, R, NT, 0>(qb, h0, h1, xb, isum, isum2);
+      KLoad<V, PK, R, NT, 1>(qb, h0, h1, xb, isum, isum2);
+      KLoad<V, PK, R, NT, 2>(qb, h0, h1, xb, isum, isum2);
+      KLoad<V, PK, R, NT, 3>(qb, h0, h1, xb, isum, isum2);
+      for (int g = 0; g < R; ++g) {
+        if constexpr (PK::kMin) {
+          const F sc = V::Mul(dv[g], U8ToF<V>(hdr[g] + 4 * L + s * L));
+          const F mn = V::Mul(mv[g], U8ToF<V>(hdr[g] + 12 * L + s * L));
+          for (int t = 0; t < NT; ++t) {
+            acc[g][t] = V::Fma(V::I32ToFv(isum[g][t]), V::Mul(sc, V::Set1(dx[t][b])), acc[g][t]);
+            acc[g][t] = V::Fma(mn, V::Set1(-sx[t][b]), acc[g][t]);
+          }
+        } else {
+          const F s0 = V::Mul(dv[g], I8ToF<V>(hdr[g] + 4 * L + 2 * s * L));
+          const F s1 = V::Mul(dv[g], I8ToF<V>(hdr[g] + 4 * L + (2 * s + 1) * L));
+          for (int t = 0; t < NT; ++t) {
+            const F d = V::Set1(dx[t][b]);
+            acc[g][t] = V::Fma(V::I32ToFv(isum[g][t]), V::Mul(s0, d), acc[g][t]);
+            acc[g][t] = V::Fma(V::I32ToFv(isum2[g][t]), V::Mul(s1, d), acc[g][t]);
+          }
+        }
+      }
+    }
+  }
+  StoreGroups<V, R, NT>(acc, y, ys, r, nvalid, t0);
+}
+
 #ifndef QS_PACKED_GROUPS
 #define QS_PACKED_GROUPS 2
 #endif
@@ -143,6 +314,8 @@ template <class V>
 inline bool CanRunPacked(const WDesc& w, const XDesc& x) {
   if (w.packed == nullptr || w.packed_lanes != V::N) return false;
   if (w.fmt == WFmt::kF16 || w.fmt == WFmt::kBF16) return x.x != nullptr;
+  if (w.fmt == WFmt::kQ4_K || w.fmt == WFmt::kQ5_K) return x.qx != nullptr && x.sx != nullptr && w.cols % 256 == 0;
+  if (w.fmt == WFmt::kQ6_K) return x.qx != nullptr && x.isx16 != nullptr && w.cols % 256 == 0;
   return (w.fmt == WFmt::kQ4_0 || (w.fmt == WFmt::kQ8_0 && V::kVnni)) && x.qx != nullptr && x.isx != nullptr &&
          w.cols % 32 == 0;
 }
@@ -222,6 +395,19 @@ struct QuantTiles {
   static void Run(const uint8_t* pack, int64_t gbytes, int64_t width, const XDesc& x, int64_t r, int64_t nvalid,
                   int64_t t0, float* y, int64_t ys) {
     TilePacked<V, PF, R, NT>(pack, gbytes, width, x, r, nvalid, t0, y, ys);
+  }
+};
+// K-quants: widths in super-blocks. Q6_K keeps two int32 sums per (group, token), so its prefill
+// tile is 2 x 3 (AVX-512) / 1 x 3 (AVX2) to stay within the register file.
+template <class V, class PK>
+struct KQuantTiles {
+  static constexpr int kDecodeR = 2, kR = V::N == 16 ? 2 : 1, kNT = PK::kMin ? 4 : 3;
+  static int64_t Width(const WDesc& w) { return w.cols / 256; }
+  static int64_t GroupBytes(const WDesc& w) { return w.cols / 256 * (kKHeader + 8 * PK::kSub) * V::N; }
+  template <int R, int NT>
+  static void Run(const uint8_t* pack, int64_t gbytes, int64_t width, const XDesc& x, int64_t r, int64_t nvalid,
+                  int64_t t0, float* y, int64_t ys) {
+    TileKPacked<V, PK, R, NT>(pack, gbytes, width, x, r, nvalid, t0, y, ys);
   }
 };
 // (Prefill: 16 of 32 zmm accumulators; AVX2 8 of 16 ymm.)

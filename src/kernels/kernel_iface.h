@@ -13,7 +13,11 @@ namespace qs::kern {
 
 // Weight formats with a direct SIMD kernel. Every other ggml format is decoded to fp32 rows
 // (scalar reference dequantizer, a cache-sized block at a time) and runs the kF32 kernel.
-enum class WFmt : int { kF32, kF16, kBF16, kFp8, kFp4, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
+enum class WFmt : int {
+  kF32, kF16, kBF16, kFp8, kFp4,
+  kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K,  // int formats from here on (IsIntFormat)
+  kIQ4_NL, kIQ4_XS, kIQ2_XXS, kIQ2_XS, kIQ2_S, kIQ3_XXS, kIQ3_S, kIQ1_S, kIQ1_M, kQ3_K
+};
 
 inline bool IsIntFormat(WFmt f) { return f >= WFmt::kQ8_0; }
 
@@ -41,6 +45,9 @@ struct XDesc {
   const float* dx = nullptr;
   const float* sx = nullptr;  // d_x * sum of the block's 32 q_x (same layout as dx)
   const int32_t* isx = nullptr;  // sum of the block's 32 q_x (same layout as dx)
+  // Sums of each 16-element half of a block's q_x (2 per block, 2 * dx_stride per token): Q6_K
+  // repacked at load (gemm_packed.h TileKPacked) takes 32 * sum off per half. Null: not made.
+  const int32_t* isx16 = nullptr;
   // Prefill (T >= kDequantMinT) with int-format weights: the same q_x as unsigned bytes q_x + 128
   // (same layout as qx), for vpdpbusd's u8 x s8 form (gemm_impl.h TileI8). Null: no int8 prefill.
   const uint8_t* qxu = nullptr;

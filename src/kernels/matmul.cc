@@ -202,6 +202,16 @@ bool DirectDesc(const WeightMatrix& w, kern::WDesc* d) {
       if (w.qtype == GgmlType::Q4_K) { d->fmt = kern::WFmt::kQ4_K; return true; }
       if (w.qtype == GgmlType::Q5_K) { d->fmt = kern::WFmt::kQ5_K; return true; }
       if (w.qtype == GgmlType::Q6_K) { d->fmt = kern::WFmt::kQ6_K; return true; }
+      if (w.qtype == GgmlType::IQ4_NL) { d->fmt = kern::WFmt::kIQ4_NL; return true; }
+      if (w.qtype == GgmlType::IQ4_XS) { d->fmt = kern::WFmt::kIQ4_XS; return true; }
+      if (w.qtype == GgmlType::IQ2_XXS) { d->fmt = kern::WFmt::kIQ2_XXS; return true; }
+      if (w.qtype == GgmlType::IQ2_XS) { d->fmt = kern::WFmt::kIQ2_XS; return true; }
+      if (w.qtype == GgmlType::IQ2_S) { d->fmt = kern::WFmt::kIQ2_S; return true; }
+      if (w.qtype == GgmlType::IQ3_XXS) { d->fmt = kern::WFmt::kIQ3_XXS; return true; }
+      if (w.qtype == GgmlType::IQ3_S) { d->fmt = kern::WFmt::kIQ3_S; return true; }
+      if (w.qtype == GgmlType::IQ1_S) { d->fmt = kern::WFmt::kIQ1_S; return true; }
+      if (w.qtype == GgmlType::IQ1_M) { d->fmt = kern::WFmt::kIQ1_M; return true; }
+      if (w.qtype == GgmlType::Q3_K) { d->fmt = kern::WFmt::kQ3_K; return true; }
       if (w.qtype == GgmlType::F32) { d->fmt = kern::WFmt::kF32; return true; }
       if (w.qtype == GgmlType::F16) { d->fmt = kern::WFmt::kF16; return true; }
       if (w.qtype == GgmlType::BF16) { d->fmt = kern::WFmt::kBF16; return true; }
@@ -294,7 +304,7 @@ namespace {
 struct JobPlan {
   kern::WDesc d;
   kern::XDesc xd;
-  bool direct = false, widen = false, quant = false, qu = false, isx = false, bf16 = false;
+  bool direct = false, widen = false, quant = false, qu = false, isx = false, isx16 = false, bf16 = false;
   int64_t u0 = 0, units = 0;  // this job's 16-row units in the combined range
   size_t owner = 0;           // the job whose quantized activations this one reads
 };
@@ -302,7 +312,7 @@ struct ActBuf {
   std::vector<int8_t> q;
   std::vector<uint8_t> qu;
   std::vector<float> d, s;
-  std::vector<int32_t> is;
+  std::vector<int32_t> is, is16;  // per-32 and per-16 integer sums of q_x
   std::vector<uint16_t> bf;  // activations rounded to bf16 (F16 prefill on AVX512-BF16)
 };
 constexpr int64_t kRowUnit = 16;  // rows per work unit: whole packed groups (16 / 8 lanes)
@@ -405,6 +415,7 @@ void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool) {
     p.quant = is_int;
     p.qu = is_int && j.T >= kern::kDequantMinT && !packed;
     p.isx = packed;
+    p.isx16 = packed && p.d.fmt == kern::WFmt::kQ6_K;  // Q6_K's -32 offset per 16-element half
     // F16 prefill on an AVX512-BF16 table (k->round_bf16, see F16PrefillBf16): activations
     // rounded to bf16 once per job for gemm_bf16.h's vdpbf16ps tile. BF16/F32/FP8 weights keep
     // fp32 activations (e.g. the DeepSeek checkpoints' 1e-4 golden bar).
@@ -419,6 +430,7 @@ void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool) {
           p.owner = static_cast<size_t>(o);
           plans[o].qu |= p.qu;
           plans[o].isx |= p.isx;
+          plans[o].isx16 |= p.isx16;
           break;
         }
       }
@@ -440,10 +452,20 @@ void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool) {
     float* dd = Scratch(a.d, static_cast<size_t>(T * nb));
     float* sx = Scratch(a.s, static_cast<size_t>(T * nb));
     int32_t* isx = p.isx ? Scratch(a.is, static_cast<size_t>(T * nb)) : nullptr;
+    int32_t* isx16 = p.isx16 ? Scratch(a.is16, static_cast<size_t>(T * nb * 2)) : nullptr;
     auto quant = [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t)
+      for (int64_t t = t0; t < t1; ++t) {
         k->quantize_q8(j.x + t * j.x_stride, cols, q + t * cols, qu ? qu + t * cols : nullptr, dd + t * nb, sx + t * nb,
                        isx ? isx + t * nb : nullptr);
+        if (isx16) {
+          const int8_t* qt = q + t * cols;
+          for (int64_t h = 0; h < 2 * nb; ++h) {
+            int32_t sum = 0;
+            for (int e = 0; e < 16; ++e) sum += qt[16 * h + e];
+            isx16[t * 2 * nb + h] = sum;
+          }
+        }
+      }
     };
     if (pool && T > 1) pool->ParallelFor(T, quant);
     else quant(0, T, 0);
@@ -451,6 +473,7 @@ void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool) {
     p.xd.dx = dd;
     p.xd.sx = sx;
     p.xd.isx = isx;
+    p.xd.isx16 = isx16;
     p.xd.qx_stride = cols;
     p.xd.dx_stride = nb;
     p.xd.qxu = qu;  // its presence selects the prefill int8 tile (kernel_iface.h)
@@ -463,6 +486,7 @@ void MatMulMany(const MatMulJob* jobs, int64_t n_jobs, ThreadPool* pool) {
     p.xd.dx = o.dx;
     p.xd.sx = o.sx;
     p.xd.isx = p.isx ? o.isx : nullptr;
+    p.xd.isx16 = p.isx16 ? o.isx16 : nullptr;
     p.xd.qxu = p.qu ? o.qxu : nullptr;
     p.xd.qx_stride = o.qx_stride;
     p.xd.dx_stride = o.dx_stride;

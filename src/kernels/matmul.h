@@ -99,8 +99,10 @@ bool SetF16PrefillBf16(bool on);
 // Activations: F32/BF16/FP8 weights (and the ggml formats without a direct kernel, which are
 // widened to fp32 a block of rows at a time) always multiply fp32 activations, and so do F16
 // weights in decode (T < 4) and on CPUs without AVX512-BF16. F16 prefill on AVX512-BF16 rounds
-// activations and weights to bf16 (see F16PrefillBf16, kernels/gemm_bf16.h). Q8_0, Q4_0, Q4_K,
-// Q5_K and Q6_K weights on the SIMD paths multiply activations quantized to int8 per 32 values
-// (fp32 scale), as llama.cpp does; the scalar path (QIUSUO_ISA=scalar) stays fp32.
+// activations and weights to bf16 (see F16PrefillBf16, kernels/gemm_bf16.h). Q8_0, Q4_0, Q3_K, Q4_K,
+// Q5_K, Q6_K and i-quant weights on the SIMD paths multiply activations quantized to int8 per 32 values
+// (fp32 scale), as llama.cpp does; the scalar path (QIUSUO_ISA=scalar) stays fp32. Q4_0, Q8_0 (VNNI),
+// Q4_K, Q5_K and Q6_K are repacked at load (kernels/pack.h) and then run one kernel for decode
+// and prefill.
 
 }  // namespace qs

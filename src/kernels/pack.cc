@@ -23,6 +23,110 @@ bool RepackEnabled() { return g_repack.load(std::memory_order_relaxed); }
 // Quant bytes per row and 32-column block in the packed layout (the source's minus its scale).
 int64_t QuantBytes(GgmlType t) { return t == GgmlType::Q4_0 ? 16 : t == GgmlType::Q8_0 ? 32 : 0; }
 
+// Q4_K / Q5_K / Q6_K: ggml block bytes and packed bytes per row and 256-column super-block
+// (kernels/pack.h: a 20-byte header plus 8 sub-blocks of 16 / 20 / 24 bytes).
+bool IsKQuant(GgmlType t) { return t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K; }
+int64_t KSourceBytes(GgmlType t) { return t == GgmlType::Q4_K ? 144 : t == GgmlType::Q5_K ? 176 : 210; }
+int64_t KSubBytes(GgmlType t) { return t == GgmlType::Q4_K ? 16 : t == GgmlType::Q5_K ? 20 : 24; }
+constexpr int64_t kKHeaderBytes = 20;
+
+// ggml get_scale_min_k4: sub-block j's 6-bit scale and min from the 12 packed bytes.
+void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+// One super-block of a K-quant row as its unsigned quants q[256] (element order), with the raw
+// fp16 d (and dmin), per-32 scales/mins (Q4_K/Q5_K) or per-16 int8 scales (Q6_K, in sc16), as
+// ggml's dequantize_row_q4_K / q5_K / q6_K read them.
+void UnpackKBlock(GgmlType t, const uint8_t* p, uint8_t* q, uint8_t* hdr_d, uint8_t* hdr_dmin, uint8_t* sc,
+                  uint8_t* mn, int8_t* sc16) {
+  if (t == GgmlType::Q6_K) {
+    const uint8_t* ql = p;
+    const uint8_t* qh = p + 128;
+    std::memcpy(sc16, p + 192, 16);
+    std::memcpy(hdr_d, p + 208, 2);
+    std::memset(hdr_dmin, 0, 2);
+    for (int n = 0; n < 2; ++n)
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t* a = ql + 64 * n;
+        const uint8_t h = qh[32 * n + l];
+        q[128 * n + l] = static_cast<uint8_t>((a[l] & 0xF) | ((h & 3) << 4));
+        q[128 * n + l + 32] = static_cast<uint8_t>((a[l + 32] & 0xF) | (((h >> 2) & 3) << 4));
+        q[128 * n + l + 64] = static_cast<uint8_t>((a[l] >> 4) | (((h >> 4) & 3) << 4));
+        q[128 * n + l + 96] = static_cast<uint8_t>((a[l + 32] >> 4) | (((h >> 6) & 3) << 4));
+      }
+    return;
+  }
+  std::memcpy(hdr_d, p, 2);
+  std::memcpy(hdr_dmin, p + 2, 2);
+  for (int s = 0; s < 8; ++s) ScaleMinK4(s, p + 4, &sc[s], &mn[s]);
+  const bool q5 = t == GgmlType::Q5_K;
+  const uint8_t* qh = p + 16;
+  const uint8_t* qs = p + (q5 ? 48 : 16);
+  for (int j = 0; j < 4; ++j)  // 64-element groups: low nibbles sub-block 2j, high 2j + 1
+    for (int l = 0; l < 32; ++l) {
+      uint8_t a = qs[32 * j + l] & 0xF, b = qs[32 * j + l] >> 4;
+      if (q5) {
+        a = static_cast<uint8_t>(a | (((qh[l] >> (2 * j)) & 1) << 4));
+        b = static_cast<uint8_t>(b | (((qh[l] >> (2 * j + 1)) & 1) << 4));
+      }
+      q[64 * j + l] = a;
+      q[64 * j + 32 + l] = b;
+    }
+}
+
+void PackKGroups(const WeightMatrix& w, int lanes, int64_t g0, int64_t g1, uint8_t* dst) {
+  const int64_t L = lanes, nsb = w.cols / 256, sub = KSubBytes(w.qtype), src = KSourceBytes(w.qtype);
+  const int64_t sbb = (kKHeaderBytes + 8 * sub) * L;
+  const size_t gbytes = static_cast<size_t>(nsb * sbb);
+  const bool q6 = w.qtype == GgmlType::Q6_K;
+  for (int64_t g = g0; g < g1; ++g) {
+    uint8_t* out = dst + static_cast<size_t>(g) * gbytes;
+    for (int64_t k = 0; k < L; ++k) {
+      const int64_t r = g * L + k;
+      const uint8_t* row = r < w.rows ? w.data + static_cast<size_t>(r) * w.row_stride : nullptr;
+      for (int64_t sb = 0; sb < nsb; ++sb) {
+        uint8_t* o = out + sb * sbb;
+        uint8_t q[256] = {}, d[2] = {}, dmin[2] = {}, sc[8] = {}, mn[8] = {};
+        int8_t sc16[16] = {};
+        if (row) UnpackKBlock(w.qtype, row + sb * src, q, d, dmin, sc, mn, sc16);  // else padding: all zero
+        std::memcpy(o + 2 * k, d, 2);
+        std::memcpy(o + 2 * L + 2 * k, dmin, 2);
+        for (int i = 0; i < (q6 ? 16 : 8); ++i) {
+          if (q6) o[4 * L + i * L + k] = static_cast<uint8_t>(sc16[i]);
+          else o[4 * L + i * L + k] = sc[i], o[12 * L + i * L + k] = mn[i];
+        }
+        for (int s = 0; s < 8; ++s) {
+          uint8_t* qo = o + kKHeaderBytes * L + s * sub * L;
+          const uint8_t* e = q + 32 * s;
+          for (int j = 0; j < 4; ++j)
+            for (int b = 0; b < 4; ++b) {
+              const uint8_t lo = e[4 * j + b], hi = e[16 + 4 * j + b];
+              qo[j * 4 * L + 4 * k + b] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+              if (w.qtype == GgmlType::Q5_K) {
+                uint8_t& h = qo[16 * L + 4 * k + b];
+                if (j == 0) h = 0;
+                h = static_cast<uint8_t>(h | ((lo >> 4) << j) | ((hi >> 4) << (4 + j)));
+              } else if (q6) {
+                uint8_t& h0 = qo[16 * L + 4 * k + b];
+                uint8_t& h1 = qo[20 * L + 4 * k + b];
+                if (j == 0) h0 = h1 = 0;
+                h0 = static_cast<uint8_t>(h0 | ((lo >> 4) << (2 * j)));
+                h1 = static_cast<uint8_t>(h1 | ((hi >> 4) << (2 * j)));
+              }
+            }
+        }
+      }
+    }
+  }
+}
+
 // F16 / BF16 weights (safetensors dtypes or GGUF F16/BF16): 2-byte values, column-major per group.
 bool IsHalf(const WeightMatrix& w) {
   return w.dtype == DType::kF16 || w.dtype == DType::kBF16 ||
@@ -38,6 +142,9 @@ bool CanPack(const WeightMatrix& w, int lanes) {
     return w.row_stride == static_cast<size_t>(w.cols) * 2 &&
            !(F16PrefillBf16() && (w.dtype == DType::kF16 || w.qtype == GgmlType::F16));
   if (w.dtype != DType::kGgmlBlock || w.cols % 32 != 0) return false;
+  // K-quants: unsigned quants of <= 6 bits, so maddubs never saturates: every lane count.
+  if (IsKQuant(w.qtype))
+    return w.cols % 256 == 0 && w.row_stride == static_cast<size_t>(w.cols / 256 * KSourceBytes(w.qtype));
   // Q8_0 is stored as q + 128 for vpdpbusd's unsigned operand; without VNNI, maddubs would
   // saturate 255 * 127 pair sums, so only VNNI kernels run it (16 lanes, AVX-512 VNNI).
   const bool fmt_ok = w.qtype == GgmlType::Q4_0 || (w.qtype == GgmlType::Q8_0 && lanes == 16 && Cpu().avx512vnni);
@@ -47,10 +154,16 @@ bool CanPack(const WeightMatrix& w, int lanes) {
 size_t PackedGroupBytes(const WeightMatrix& w, int lanes) {
   if (!CanPack(w, lanes)) return 0;
   if (IsHalf(w)) return static_cast<size_t>(w.cols) * 2 * static_cast<size_t>(lanes);
+  if (IsKQuant(w.qtype))
+    return static_cast<size_t>(w.cols / 256 * (kKHeaderBytes + 8 * KSubBytes(w.qtype))) * static_cast<size_t>(lanes);
   return static_cast<size_t>(w.cols / 32) * static_cast<size_t>(2 + QuantBytes(w.qtype)) * static_cast<size_t>(lanes);
 }
 
 void PackGroups(const WeightMatrix& w, int lanes, int64_t g0, int64_t g1, uint8_t* dst) {
+  if (w.dtype == DType::kGgmlBlock && IsKQuant(w.qtype)) {
+    PackKGroups(w, lanes, g0, g1, dst);
+    return;
+  }
   if (IsHalf(w)) {  // [cols][L] 2-byte values: column c of the group's rows is one vector
     const int64_t L = lanes, cols = w.cols;
     const size_t gbytes = PackedGroupBytes(w, lanes);

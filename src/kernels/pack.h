@@ -14,6 +14,18 @@
 // padded with zero scales and quants (never stored). The quants are kept apart from the scales
 // so every quant vector is 64-byte aligned.
 //
+// Q4_K / Q5_K / Q6_K (issue 16) in groups of L rows likewise, per 256-column super-block:
+//   header (20 L bytes): uint16 d[L] (fp16), uint16 dmin[L] (Q6_K: zero), then
+//                        Q4_K/Q5_K: uint8 sc[8][L], uint8 m[8][L] (the 6-bit get_scale_min_k4 values)
+//                        Q6_K:      int8 sc[16][L] (per 16 elements)
+//   8 sub-blocks of 32 columns, each: uint8 q[4][L][4] load j, lane k, byte e: low nibble element
+//                        4j+e, high nibble 16+4j+e of the unsigned quant (as Q4_0 above); then
+//                        Q5_K: uint8 h[L][4], bit j / 4+j: the 5th bit of element 4j+e / 16+4j+e;
+//                        Q6_K: uint8 h0[L][4], h1[L][4], bits 2j..2j+1: the top two bits of
+//                        element 4j+e (h0) / 16+4j+e (h1).
+// 148 / 180 / 212 bytes per row and 256 weights against the file's 144 / 176 / 210: decode reads
+// about as many bytes as from the file, in one sequential stream per group.
+//
 // One copy stays resident: the repacked matrices live in one anonymous mapping (transparent huge
 // pages where the kernel allows), and the file pages they came from are released from this
 // process (madvise DONTNEED on the read-only file mapping; they are re-read from the page cache if
@@ -33,7 +45,7 @@ class ThreadPool;
 
 // Bytes of one packed group of `lanes` rows (0 if the matrix has no packed layout).
 size_t PackedGroupBytes(const WeightMatrix& w, int lanes);
-// Whether w can be repacked for `lanes`: Q4_0; Q8_0 on AVX-512 VNNI (16 lanes); F16 and BF16
+// Whether w can be repacked for `lanes`: Q4_0; Q4_K/Q5_K/Q6_K (whole super-blocks); Q8_0 on AVX-512 VNNI (16 lanes); F16 and BF16
 // (as [cols][L] values: column c of the group's L rows is one vector, so an fp32 fma with the
 // broadcast activation x[c] updates L row sums; not F16 while the opt-in bf16 prefill is on).
 bool CanPack(const WeightMatrix& w, int lanes);

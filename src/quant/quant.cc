@@ -68,6 +68,15 @@ Fns Lookup(GgmlType t) {
     case GgmlType::Q5_K: return {ref::DequantizeQ5_K, ref::QuantizeQ5_K};
     case GgmlType::Q6_K: return {ref::DequantizeQ6_K, ref::QuantizeQ6_K};
     case GgmlType::Q8_K: return {ref::DequantizeQ8_K, ref::QuantizeQ8_K};
+    case GgmlType::IQ1_S: return {ref::DequantizeIQ1_S, nullptr};
+    case GgmlType::IQ1_M: return {ref::DequantizeIQ1_M, nullptr};
+    case GgmlType::IQ2_XXS: return {ref::DequantizeIQ2_XXS, nullptr};
+    case GgmlType::IQ2_XS: return {ref::DequantizeIQ2_XS, nullptr};
+    case GgmlType::IQ2_S: return {ref::DequantizeIQ2_S, nullptr};
+    case GgmlType::IQ3_XXS: return {ref::DequantizeIQ3_XXS, nullptr};
+    case GgmlType::IQ3_S: return {ref::DequantizeIQ3_S, nullptr};
+    case GgmlType::IQ4_NL: return {ref::DequantizeIQ4_NL, nullptr};
+    case GgmlType::IQ4_XS: return {ref::DequantizeIQ4_XS, nullptr};
     default: return {nullptr, nullptr};
   }
 }

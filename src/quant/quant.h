@@ -8,7 +8,9 @@
 //    One deliberate difference: Q8_K of an all-zero block zeroes bsums (ggml leaves them as
 //    they were in the destination buffer).
 //
-// Supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K.
+// Supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K;
+// dequantization only: IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS
+// (quant_iq.cc).
 // `n` is the element count (any number of whole rows); it must be a multiple of the block size.
 // src / dst need no particular alignment.
 #pragma once
@@ -19,6 +21,9 @@
 #include "tensor/ggml_type.h"
 
 namespace qs {
+
+// ggml's kvalues_iq4nl: the IQ4_NL / IQ4_XS codebook (value of each 4-bit index).
+extern const int8_t kIq4nlValues[16];
 
 bool CanDequantize(GgmlType t);
 bool CanQuantize(GgmlType t);
@@ -43,6 +48,15 @@ void DequantizeQ4_K(const void* src, float* dst, int64_t n);
 void DequantizeQ5_K(const void* src, float* dst, int64_t n);
 void DequantizeQ6_K(const void* src, float* dst, int64_t n);
 void DequantizeQ8_K(const void* src, float* dst, int64_t n);
+void DequantizeIQ1_S(const void* src, float* dst, int64_t n);
+void DequantizeIQ1_M(const void* src, float* dst, int64_t n);
+void DequantizeIQ2_XXS(const void* src, float* dst, int64_t n);
+void DequantizeIQ2_XS(const void* src, float* dst, int64_t n);
+void DequantizeIQ2_S(const void* src, float* dst, int64_t n);
+void DequantizeIQ3_XXS(const void* src, float* dst, int64_t n);
+void DequantizeIQ3_S(const void* src, float* dst, int64_t n);
+void DequantizeIQ4_NL(const void* src, float* dst, int64_t n);
+void DequantizeIQ4_XS(const void* src, float* dst, int64_t n);
 
 void QuantizeQ4_0(const float* src, void* dst, int64_t n);
 void QuantizeQ4_1(const float* src, void* dst, int64_t n);

@@ -88,10 +88,34 @@ Case MakeWeight(const std::string& kind, int64_t rows, int64_t cols, std::mt1993
     c.scales.resize(static_cast<size_t>(((rows + 127) / 128) * w.scale_cols));
     std::uniform_real_distribution<float> ud(0.001f, 0.01f);
     for (auto& s : c.scales) s = ud(rng);
+  } else if (kind.rfind("iq", 0) == 0) {
+    // No i-quant writer yet: random indices, signs and scales under a valid fp16 block scale.
+    const GgmlType t = GgmlTypeFromName(kind).value();
+    w.dtype = DType::kGgmlBlock;
+    w.qtype = t;
+    w.row_stride = GgmlRowSize(t, cols).value();
+    c.bytes.resize(w.row_stride * static_cast<size_t>(rows));
+    const int64_t bs = static_cast<int64_t>(GgmlTraits(t).type_size);
+    std::uniform_real_distribution<float> ud(0.0005f, 0.002f);
+    for (size_t b = 0; b < c.bytes.size() / bs; ++b) {
+      uint8_t* p = &c.bytes[b * bs];
+      for (int64_t i = 0; i < bs; ++i) p[i] = static_cast<uint8_t>(rng());
+      const uint16_t h = F32ToF16(ud(rng) * (t == GgmlType::IQ4_NL ? 16.f : 1.f));
+      if (t == GgmlType::IQ1_M) {  // fp16 d in the top nibbles of the four scale words
+        for (int k = 0; k < 4; ++k) {
+          uint16_t sc;
+          std::memcpy(&sc, p + 48 + 2 * k, 2);
+          sc = static_cast<uint16_t>((sc & 0x0FFF) | (((h >> (4 * k)) & 0xF) << 12));
+          std::memcpy(p + 48 + 2 * k, &sc, 2);
+        }
+      } else {
+        std::memcpy(p, &h, 2);
+      }
+    }
   } else {
     GgmlType t = kind == "q8_0" ? GgmlType::Q8_0 : kind == "q4_0" ? GgmlType::Q4_0 : kind == "q4_k" ? GgmlType::Q4_K
                : kind == "q5_k" ? GgmlType::Q5_K : kind == "q6_k" ? GgmlType::Q6_K : kind == "q5_0" ? GgmlType::Q5_0
-               : kind == "q3_k" ? GgmlType::Q3_K : GgmlType::Q4_1;
+               : kind == "q3_k" ? GgmlType::Q3_K : kind == "q2_k" ? GgmlType::Q2_K : GgmlType::Q4_1;
     w.dtype = DType::kGgmlBlock;
     w.qtype = t;
     w.row_stride = GgmlRowSize(t, cols).value();
@@ -163,7 +187,8 @@ TEST_P(FloatFormats, MatchScalarTwin) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, FloatFormats,
-                         ::testing::Values("f32", "f16", "bf16", "fp8", "q4_1", "q5_0", "q3_k"));
+                         // (q2_k: the widened K-quant; q3_k has int8 kernels since issue 16, IntFormats)
+                         ::testing::Values("f32", "f16", "bf16", "fp8", "q4_1", "q5_0", "q2_k"));
 
 class IntFormats : public ::testing::TestWithParam<std::string> {};
 
@@ -180,10 +205,13 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
   }
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {64, 256}, {131, 1024}}) {
     const std::string& f = GetParam();
-    if (f.back() == 'k' && cols % 256 != 0) continue;  // K-quants: whole 256-element super-blocks
+    if (f != "q8_0" && f != "q4_0" && f != "iq4_nl" && cols % 256 != 0) continue;  // whole 256-element super-blocks
     Case c = MakeWeight(GetParam(), rows, cols, rng);
-    const kern::WFmt fmt = f == "q8_0" ? kern::WFmt::kQ8_0 : f == "q4_0" ? kern::WFmt::kQ4_0
-                         : f == "q4_k" ? kern::WFmt::kQ4_K : f == "q5_k" ? kern::WFmt::kQ5_K : kern::WFmt::kQ6_K;
+    const char* kNames[] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs",
+                            "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m", "q3_k"};  // WFmt order from kQ8_0
+    int fi = 0;
+    while (f != kNames[fi]) ++fi;
+    const kern::WFmt fmt = static_cast<kern::WFmt>(static_cast<int>(kern::WFmt::kQ8_0) + fi);
     for (int64_t T : {1, 2, 3, 4, 7}) {
       auto x = RandomX(T, cols, rng);
       const int64_t nb = cols / 32;
@@ -286,19 +314,28 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
           }
         }
       }
-      if (fmt == kern::WFmt::kQ4_0 || fmt == kern::WFmt::kQ8_0) {
-        // Q4_0 / Q8_0 repacked at load (kernels/pack.h): the same exact integer block sums and
-        // scales as the twin, for decode and prefill alike, so the same bound; every group size the
-        // tables run (8 on AVX2, 16 on AVX-512; Q8_0 only with VNNI), whole matrices and row
-        // ranges starting on a group.
+      {
+        // Q4_0 / Q8_0 / Q4_K / Q5_K / Q6_K repacked at load (kernels/pack.h): the same exact
+        // integer block sums and scales as the twin (K-quants: d * sc exact in fp32, Q6_K's
+        // -32 offset taken off the exact integer sum per 16-element half, Q4_K/Q5_K's min per
+        // block as in the decode tile), for decode and prefill alike, so the same bound; every
+        // group size the tables run (8 on AVX2, 16 on AVX-512; Q8_0 only with VNNI), whole
+        // matrices and row ranges starting on a group.
         std::vector<int32_t> isx(dx.size());
         for (size_t b = 0; b < isx.size(); ++b) {
           int32_t sum = 0;
           for (int j = 0; j < 32; ++j) sum += qx[b * 32 + j];
           isx[b] = sum;
         }
+        std::vector<int32_t> isx16(2 * dx.size());
+        for (size_t h = 0; h < isx16.size(); ++h) {
+          int32_t sum = 0;
+          for (int j = 0; j < 16; ++j) sum += qx[h * 16 + j];
+          isx16[h] = sum;
+        }
         kern::XDesc xp = xd;
         xp.isx = isx.data();
+        xp.isx16 = isx16.data();
         for (const kern::KernelTable* k : tables) {
           const int lanes = std::string(k->name) == "avx2" ? 8 : 16;
           if (!CanPack(c.w, lanes) || (fmt == kern::WFmt::kQ8_0 && std::string(k->name) != "avx512-vnni")) continue;
@@ -351,7 +388,9 @@ TEST_P(IntFormats, MatchScalarTwinAndFp32Bound) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, IntFormats, ::testing::Values("q8_0", "q4_0", "q4_k", "q5_k", "q6_k"));
+INSTANTIATE_TEST_SUITE_P(Kernels, IntFormats,
+                         ::testing::Values("q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs",
+                                           "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m", "q3_k"));
 
 // A Q4_0 / Q8_0 / F16 / BF16 matrix repacked through PackedWeights (as models are at load) gives MatMul the same
 // results as the unpacked matrix at every ISA level (both are exact integer block sums with the
@@ -361,7 +400,8 @@ TEST(Kernels, PackedMatMul) {
   std::mt19937 rng(21);
   ThreadPool pool(2);
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{37, 96}, {256, 1024}})
-  for (const char* fmt : {"q4_0", "q8_0", "f16", "bf16"}) {
+  for (const char* fmt : {"q4_0", "q8_0", "f16", "bf16", "q4_k", "q5_k", "q6_k"}) {
+    if (std::string(fmt).back() == 'k' && cols % 256 != 0) continue;  // whole super-blocks
     Case c = MakeWeight(fmt, rows, cols, rng);
     for (int lanes : {8, 16}) {
       if (!CanPack(c.w, lanes)) continue;  // Q8_0: AVX-512 VNNI only
@@ -377,6 +417,23 @@ TEST(Kernels, PackedMatMul) {
             auto ref = RunMatMul(c.w, x, T, isa, p);
             auto y = RunMatMul(w, x, T, isa, p);
             auto bound = AbsDots(c.w, x, T);
+            if (std::string(fmt).back() == 'k') {
+              // K-quants: w = d sc q - dmin m summed as two parts, so bound with |w| + 2 max|w|
+              // over the sub-block (as IntFormats above).
+              std::vector<float> row(static_cast<size_t>(cols));
+              for (int64_t r = 0; r < rows; ++r) {
+                DecodeRow(c.w, r, row.data());
+                for (int64_t t = 0; t < T; ++t) {
+                  double b = 0;
+                  for (int64_t blk = 0; blk < cols / 32; ++blk) {
+                    double mx = 0;
+                    for (int j = 0; j < 32; ++j) mx = std::max(mx, std::fabs(static_cast<double>(row[blk * 32 + j])));
+                    for (int j = 0; j < 32; ++j) b += (std::fabs(row[blk * 32 + j]) + 2 * mx) * std::fabs(x[t * cols + blk * 32 + j]);
+                  }
+                  bound[t * rows + r] = b;
+                }
+              }
+            }
             for (size_t i = 0; i < y.size(); ++i)
               // Half formats: exact products in fp32 in two orders, 2 n u sum|w x| apart. Q4_0 /
               // Q8_0: int8 activations, exact block sums, fp32 sums of d_w d_x dot_b in two orders
@@ -394,7 +451,8 @@ TEST(Kernels, PackedMatMul) {
           auto yf = RunMatMul(w, x, T, isa, nullptr);
           for (int64_t t = 0; t < T; ++t)
             for (int64_t r = 0; r < s1.rows; ++r)
-              ASSERT_EQ(ys[t * s1.rows + r], yf[t * rows + lanes + r]) << "slice, " << IsaName(isa);
+              ASSERT_EQ(ys[t * s1.rows + r], yf[t * rows + lanes + r])
+                  << "slice, " << IsaName(isa) << " " << fmt << " T=" << T << " rows=" << rows << " r=" << r;
         }
       }
     }
@@ -708,10 +766,11 @@ TEST(Kernels, MatMulManyEqualsMatMul) {
   std::mt19937 rng(31);
   ThreadPool pool(2);
   std::vector<Case> cases;
-  for (const char* f : {"q4_0", "q8_0", "f16", "q4_1", "q4_0"}) cases.push_back(MakeWeight(f, 80, 256, rng));
+  for (const char* f : {"q4_0", "q8_0", "f16", "q4_1", "q4_0", "q6_k", "q4_k", "q5_k"})
+    cases.push_back(MakeWeight(f, 80, 256, rng));
   std::vector<WeightMatrix> ws;
   for (auto& c : cases) ws.push_back(c.w);
-  std::vector<WeightMatrix*> wp = {&ws[0]};
+  std::vector<WeightMatrix*> wp = {&ws[0], &ws[5], &ws[6], &ws[7]};  // K-quants packed, sharing activations
   auto packed = PackedWeights::Pack(wp, PackLanesForActiveIsa(), false, &pool);
   for (int64_t T : {1, 2, 5, 40}) {
     auto xa = RandomX(T, 256, rng), xb = RandomX(T, 256, rng);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
@@ -87,7 +88,8 @@ TEST(Quant, RejectsBadCountsAndTypes) {
   EXPECT_NE(s.message().find("33 elements is not a whole number of q4_0 blocks"), std::string::npos) << s.message();
   EXPECT_FALSE(QuantizeRow(GgmlType::Q4_K, x.data(), q.data(), 64).ok());
   EXPECT_FALSE(DequantizeRow(GgmlType::Q8_0, q.data(), y.data(), -32).ok());
-  auto u = DequantizeRow(GgmlType::IQ2_XXS, q.data(), y.data(), 256);
+  // (A known type without a dequantizer: the i-quants have one since issue 16.)
+  auto u = DequantizeRow(GgmlType::TQ1_0, q.data(), y.data(), 256);
   ASSERT_FALSE(u.ok());
   EXPECT_EQ(u.code(), ErrorCode::kUnsupported);
   EXPECT_FALSE(QuantizeRow(static_cast<GgmlType>(77), x.data(), q.data(), 32).ok());
@@ -148,6 +150,95 @@ struct Bound {
 // q5_0 4.26e-2, q5_1 3.76e-2, q5_K 3.59e-2, q4_0 8.65e-2, q4_1 7.82e-2, q4_K 7.13e-2,
 // q3_K 0.152, q2_K 0.297. Bounds leave ~12%; the ordering check catches a format whose scale
 // search silently degrades to a plainer one.
+// IQ4_NL / IQ4_XS (issue 16): hand-packed blocks decode to the values ggml's definition gives
+// (dequantize_row_iq4_nl / iq4_xs: y = d * kvalues_iq4nl[nibble], IQ4_XS with dl = d * (ls - 32)
+// from a 6-bit scale split over scales_l / scales_h). The codebook is written out here again so
+// a wrong table in the library cannot hide.
+const float kIq4[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+TEST(Quant, DecodesHandPackedIq4Blocks) {
+  EXPECT_EQ(GgmlTraits(GgmlType::IQ4_NL).type_size, 18u);
+  EXPECT_EQ(GgmlTraits(GgmlType::IQ4_NL).block_size, 32);
+  EXPECT_TRUE(CanDequantize(GgmlType::IQ4_NL));
+  EXPECT_TRUE(CanDequantize(GgmlType::IQ4_XS));
+  EXPECT_FALSE(CanQuantize(GgmlType::IQ4_XS));  // (writing i-quants is not implemented yet)
+  {
+    uint8_t b[18];
+    const uint16_t d = F32ToF16(0.5f);
+    std::memcpy(b, &d, 2);
+    for (int j = 0; j < 16; ++j) b[2 + j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+    float y[32];
+    ASSERT_TRUE(DequantizeRow(GgmlType::IQ4_NL, b, y, 32).ok());
+    for (int j = 0; j < 16; ++j) {
+      EXPECT_EQ(y[j], 0.5f * kIq4[j]) << j;
+      EXPECT_EQ(y[16 + j], 0.5f * kIq4[15 - j]) << j;
+    }
+    EXPECT_EQ(y[0], -63.5f);
+    EXPECT_EQ(y[16], 56.5f);
+  }
+  {
+    // ls(0) = 0xF | 2 << 4 = 47 (dl = 0.25 * 15), ls(1) = 0x1 | 1 << 4 = 17 (dl = -3.75),
+    // ls(2..7) = 0 (dl = -8); every qs byte 0x8F: low nibble 15 (113), high 8 (1).
+    uint8_t b[136] = {};
+    const uint16_t d = F32ToF16(0.25f), sh = 2 | (1 << 2);
+    std::memcpy(b, &d, 2);
+    std::memcpy(b + 2, &sh, 2);
+    b[4] = 0x1F;
+    for (int j = 0; j < 128; ++j) b[8 + j] = 0x8F;
+    std::vector<float> y(256);
+    ASSERT_TRUE(DequantizeRow(GgmlType::IQ4_XS, b, y.data(), 256).ok());
+    const float dl[8] = {3.75f, -3.75f, -8, -8, -8, -8, -8, -8};
+    for (int ib = 0; ib < 8; ++ib)
+      for (int j = 0; j < 16; ++j) {
+        EXPECT_EQ(y[32 * ib + j], dl[ib] * 113) << ib << " " << j;
+        EXPECT_EQ(y[32 * ib + 16 + j], dl[ib] * 1) << ib << " " << j;
+      }
+    EXPECT_EQ(y[0], 423.75f);
+    EXPECT_EQ(y[32], -423.75f);
+  }
+}
+
+// Round trip of the layout: random blocks, every decoded value divided by its (exact) sub-block
+// scale is the codebook entry of the index that was packed, at the element the format puts it.
+TEST(Quant, Iq4LayoutRoundTrip) {
+  std::mt19937 rng(5);
+  for (int rep = 0; rep < 20; ++rep) {
+    int idx[256];
+    for (int& i : idx) i = static_cast<int>(rng() % 16);
+    int ls[8];
+    for (int& l : ls) l = static_cast<int>(rng() % 64);
+    const float d = std::ldexp(1.0f, static_cast<int>(rng() % 8) - 4);
+    uint8_t b[136] = {};
+    const uint16_t dh = F32ToF16(d);
+    std::memcpy(b, &dh, 2);
+    uint16_t sh = 0;
+    for (int ib = 0; ib < 8; ++ib) {
+      b[4 + ib / 2] = static_cast<uint8_t>(b[4 + ib / 2] | ((ls[ib] & 0xF) << (4 * (ib % 2))));
+      sh = static_cast<uint16_t>(sh | ((ls[ib] >> 4) << (2 * ib)));
+      for (int j = 0; j < 16; ++j) b[8 + 16 * ib + j] = static_cast<uint8_t>(idx[32 * ib + j] | (idx[32 * ib + 16 + j] << 4));
+    }
+    std::memcpy(b + 2, &sh, 2);
+    std::vector<float> y(256);
+    ASSERT_TRUE(DequantizeRow(GgmlType::IQ4_XS, b, y.data(), 256).ok());
+    for (int e = 0; e < 256; ++e) {
+      const float dl = d * static_cast<float>(ls[e / 32] - 32);
+      if (dl == 0.f) {
+        EXPECT_EQ(y[e], 0.f);
+        continue;
+      }
+      EXPECT_EQ(y[e] / dl, kIq4[idx[e]]) << e;
+    }
+    // IQ4_NL: the same nibbles, one fp16 scale per 32.
+    uint8_t nl[18 * 8];
+    for (int ib = 0; ib < 8; ++ib) {
+      std::memcpy(nl + 18 * ib, &dh, 2);
+      std::memcpy(nl + 18 * ib + 2, b + 8 + 16 * ib, 16);
+    }
+    ASSERT_TRUE(DequantizeRow(GgmlType::IQ4_NL, nl, y.data(), 256).ok());
+    for (int e = 0; e < 256; ++e) EXPECT_EQ(y[e], d * kIq4[idx[e]]) << e;
+  }
+}
+
 TEST(Quant, QuantizeDequantizeErrorBounds) {
   const Bound bounds[] = {{GgmlType::F16, 2.4e-4},  {GgmlType::BF16, 1.9e-3}, {GgmlType::Q8_0, 6.0e-3},
                           {GgmlType::Q8_1, 6.0e-3}, {GgmlType::Q8_K, 7.9e-3}, {GgmlType::Q6_K, 2.0e-2},

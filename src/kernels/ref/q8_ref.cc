@@ -31,9 +31,13 @@ void QuantizeActsQ8(const float* x, int64_t n, int8_t* q, float* d, float* sx) {
 }
 
 float DotQ8Row(WFmt fmt, const uint8_t* row, const int8_t* qx, const float* dx, int64_t nb) {
-  if (fmt == WFmt::kQ4_K || fmt == WFmt::kQ5_K || fmt == WFmt::kQ6_K) {
-    // K-quants: the reference dequantizer's weights times the int8 activations, in double.
-    const GgmlType t = fmt == WFmt::kQ4_K ? GgmlType::Q4_K : fmt == WFmt::kQ5_K ? GgmlType::Q5_K : GgmlType::Q6_K;
+  if (fmt != WFmt::kQ8_0 && fmt != WFmt::kQ4_0) {
+    // K-quants and i-quants: the reference dequantizer's weights times the int8 activations, in double.
+    static const GgmlType kTypes[] = {GgmlType::Q4_K,    GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::IQ4_NL,
+                                      GgmlType::IQ4_XS,  GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S,
+                                      GgmlType::IQ3_XXS, GgmlType::IQ3_S,  GgmlType::IQ1_S, GgmlType::IQ1_M,
+                                      GgmlType::Q3_K};
+    const GgmlType t = kTypes[static_cast<int>(fmt) - static_cast<int>(WFmt::kQ4_K)];
     std::vector<float> w(static_cast<size_t>(nb * 32));
     (void)DequantizeRow(t, row, w.data(), nb * 32);
     double s = 0;

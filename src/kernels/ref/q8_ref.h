@@ -16,7 +16,7 @@ void QuantizeActsQ8(const float* x, int64_t n, int8_t* q, float* d, float* sx = 
 
 // The int8-activation dot product of one weight row (nb 32-element blocks) and quantized
 // activations. kQ8_0 / kQ4_0: sum over blocks of (d_w d_x) * (integer dot), in fp32, as the
-// kernels do. kQ4_K / kQ5_K / kQ6_K: the reference dequantizer's weights times d_x q_x, summed in
+// kernels do. the K-quants and i-quants: the reference dequantizer's weights times d_x q_x, summed in
 // double (the exact value the kernels approximate).
 float DotQ8Row(WFmt fmt, const uint8_t* row, const int8_t* qx, const float* dx, int64_t nb);
 
