@@ -8,6 +8,7 @@
 // a run is bit-for-bit deterministic whatever the thread count.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -77,6 +78,16 @@ void LinearBack(const T* X, const T* W, const T* dY, int64_t N, int64_t in, int6
       }
     });
 }
+
+// fp32: the engine's MatMul (kernels/matmul.h: AVX2 / AVX-512 GEMM tiles, split over output
+// rows, so still deterministic in the thread count). The backward products are MatMuls too, on
+// transposed operands: dX = dY · W is MatMul(W^T, dY) and dW = dY^T · X is MatMul(X^T, dY^T)
+// (train/ops.cc).
+template <>
+void Linear<float>(const float* X, const float* W, int64_t N, int64_t in, int64_t out, float* Y, ThreadPool* pool);
+template <>
+void LinearBack<float>(const float* X, const float* W, const float* dY, int64_t N, int64_t in, int64_t out, float* dX,
+                       float* dW, ThreadPool* pool);
 
 // y[n] = x[n] / rms(x) * w[n], rms = sqrt(mean(x^2) + eps); returns 1/rms (kept for backward).
 template <class T>
