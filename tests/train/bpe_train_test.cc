@@ -3,6 +3,7 @@
 // chat template.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "io/mapped_file.h"
@@ -65,6 +66,43 @@ TEST(BpeTrain, IsDeterministicAndRejectsATinyVocabulary) {
   EXPECT_EQ(a->merges, b->merges);
   o.vocab_size = 100;
   EXPECT_FALSE(TrainBpe(texts, o).ok());
+}
+
+}  // namespace
+}  // namespace qs::train
+
+namespace qs::train {
+namespace {
+
+// The commands end to end: train-tokenizer, train (3 steps), train --resume to 5 steps, then the
+// checkpoint (tokenizer files included) loads in `qiusuo logits`.
+TEST(TrainCli, TokenizerTrainResumeAndLogits) {
+  const std::string dir = qs::test::TempDir("train_cli");
+  {
+    std::ofstream f(dir + "/data.jsonl");
+    for (int i = 0; i < 60; ++i)
+      for (const auto& p : Poems()) f << nlohmann::json({{"text", "<｜begin▁of▁sentence｜><｜User｜>写诗<｜Assistant｜>" + p + "<｜end▁of▁sentence｜>"}}).dump() << "\n";
+  }
+  const std::string bin = qs::test::QiusuoBin(), model = dir + "/model";
+  std::string out;
+  ASSERT_EQ(qs::test::RunCommand(bin + " train-tokenizer --data " + dir + "/data.jsonl --out " + model + " --vocab-size 320", &out), 0) << out;
+  const std::string dims = " --hidden 16 --layers 2 --heads 2 --q-lora 8 --kv-lora 8 --nope-dim 4 --rope-dim 4 --v-dim 4"
+                           " --inter 32 --moe-inter 8 --experts 4 --topk 2 --batch 2 --seq 16 --threads 2";
+  ASSERT_EQ(qs::test::RunCommand(bin + " train --data " + dir + "/data.jsonl --val " + dir + "/data.jsonl --out " + model +
+                                     " --tokenizer " + model + dims + " --steps 3 --log-every 1", &out), 0) << out;
+  EXPECT_NE(out.find("step 3/3"), std::string::npos) << out;
+  EXPECT_NE(out.find("tok/s"), std::string::npos) << out;
+  ASSERT_EQ(qs::test::RunCommand(bin + " train --data " + dir + "/data.jsonl --out " + model + " --resume --steps 5", &out), 0) << out;
+  EXPECT_NE(out.find("step 5/5"), std::string::npos) << out;
+  EXPECT_EQ(out.find("step 1/5"), std::string::npos) << "resume restarted from step 0: " << out;
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
+                        "train_state.json", "train_state.safetensors"})
+    EXPECT_TRUE(std::ifstream(model + "/" + f).good()) << f;
+  ASSERT_EQ(qs::test::RunCommand(bin + " logits --model " + model + " --tokens 0,3,4,5 --out " + dir + "/l.bin", &out), 0) << out;
+  EXPECT_EQ(qs::test::ReadF32File(dir + "/l.bin").size(), 4u * 320u);
+  // Bad input is an error, not a crash.
+  EXPECT_NE(qs::test::RunCommand(bin + " train --data /nonexistent.jsonl --out " + model + " --tokenizer " + model, &out), 0);
+  EXPECT_NE(out.find("nonexistent"), std::string::npos) << out;
 }
 
 }  // namespace
