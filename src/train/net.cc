@@ -69,7 +69,8 @@ LossParts Net<T>::Step(const int32_t* tokens, int64_t B, int64_t S, bool grad, T
   }
   std::vector<T> hf(h.size()), invf(static_cast<size_t>(N));
   RmsNormRows(h.data(), D, w + L_.norm, N, D, c_.rms_norm_eps, hf.data(), D, invf.data());
-  std::vector<T> logits(static_cast<size_t>(N * V));
+  std::vector<T>& logits = logits_;
+  logits.resize(static_cast<size_t>(N * V));  // every element written by Linear
   Linear(hf.data(), w + L_.head, N, D, V, logits.data(), pool);
   if (logits_out) logits_out->assign(logits.begin(), logits.end());
 
@@ -82,7 +83,8 @@ LossParts Net<T>::Step(const int32_t* tokens, int64_t B, int64_t S, bool grad, T
 
   // MTP: row t takes norm(h_t) and token t+1 and predicts token t+2.
   const bool mtp = !L_.mtp.empty() && S >= 3;
-  std::vector<T> e, en, inv_e, hn, inv_h, cat, m0, m1, mf, inv_m, logits2;
+  std::vector<T> e, inv_e, inv_h, cat, m0, m1, mf, inv_m;
+  std::vector<T>& logits2 = logits2_;
   std::vector<int32_t> nxt(static_cast<size_t>(N)), tgt2(static_cast<size_t>(N));
   const int64_t n_mtp = B * (S - 2);
   if (mtp) {

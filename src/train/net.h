@@ -75,6 +75,7 @@ class Net {
   std::vector<T> w_, g_;
   std::vector<LayerAct<T>> acts_, mtp_acts_;
   std::vector<std::vector<int64_t>> load_;
+  std::vector<T> logits_, logits2_;  // [N, V], kept between steps (64 MB at N = 2048, V = 8192)
   MlaShape<T> shape_;
   RopeTable<T> rope_;
   int64_t rope_len_ = 0;

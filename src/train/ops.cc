@@ -15,13 +15,15 @@ WeightMatrix F32Matrix(const float* data, int64_t rows, int64_t cols) {
   return w;
 }
 
-// out[c, r] = in[r, c] for in [R, C], in cache-sized tiles.
-void Transpose(const float* in, int64_t R, int64_t C, float* out) {
+// out[c, r] = in[r, c] for in [R, C], in cache-sized tiles, bands of rows over the pool.
+void Transpose(const float* in, int64_t R, int64_t C, float* out, ThreadPool* pool) {
   constexpr int64_t kT = 32;
-  for (int64_t r0 = 0; r0 < R; r0 += kT)
-    for (int64_t c0 = 0; c0 < C; c0 += kT)
-      for (int64_t r = r0; r < std::min(R, r0 + kT); ++r)
-        for (int64_t c = c0; c < std::min(C, c0 + kT); ++c) out[c * R + r] = in[r * C + c];
+  Par(pool, (R + kT - 1) / kT, kT * C, [&](int64_t b0, int64_t b1) {
+    for (int64_t r0 = b0 * kT; r0 < std::min(R, b1 * kT); r0 += kT)
+      for (int64_t c0 = 0; c0 < C; c0 += kT)
+        for (int64_t r = r0; r < std::min(R, r0 + kT); ++r)
+          for (int64_t c = c0; c < std::min(C, c0 + kT); ++c) out[c * R + r] = in[r * C + c];
+  });
 }
 
 void AddInto(const float* src, int64_t n, float* dst, ThreadPool* pool) {
@@ -43,16 +45,16 @@ void LinearBack<float>(const float* X, const float* W, const float* dY, int64_t 
   thread_local std::vector<float> a, b, tmp;
   if (dX) {
     a.resize(static_cast<size_t>(in * out));
-    Transpose(W, out, in, a.data());  // W^T [in, out]
+    Transpose(W, out, in, a.data(), pool);  // W^T [in, out]
     tmp.resize(static_cast<size_t>(N * in));
     MatMul(F32Matrix(a.data(), in, out), dY, N, tmp.data(), pool);  // [N, in]
     AddInto(tmp.data(), N * in, dX, pool);
   }
   if (dW) {
     a.resize(static_cast<size_t>(in * N));
-    Transpose(X, N, in, a.data());  // X^T [in, N]
+    Transpose(X, N, in, a.data(), pool);  // X^T [in, N]
     b.resize(static_cast<size_t>(out * N));
-    Transpose(dY, N, out, b.data());  // dY^T [out, N]
+    Transpose(dY, N, out, b.data(), pool);  // dY^T [out, N]
     tmp.resize(static_cast<size_t>(out * in));
     MatMul(F32Matrix(a.data(), in, N), b.data(), out, tmp.data(), pool);  // [out, in]
     AddInto(tmp.data(), out * in, dW, pool);
