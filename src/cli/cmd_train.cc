@@ -112,6 +112,8 @@ int Run(Opts o) {
   std::fprintf(stderr, "train: %ld params, %zu training tokens, %zu held-out tokens, steps %ld..%ld of %ld x %ld tokens\n",
                static_cast<long>(net.layout().total), stream->size(), val.size(), static_cast<long>(state.step),
                static_cast<long>(o.t.steps), static_cast<long>(o.t.batch), static_cast<long>(o.t.seq));
+  const double flops = train::TrainFlopsPerToken(cfg, net.layout(), o.t.seq);
+  std::fprintf(stderr, "train: %.1f MFLOP per token (forward + backward)\n", flops / 1e6);
   o.t.out_dir = o.out;
   auto save = [&](int64_t step, int64_t tokens) -> Status {
     QS_RETURN_IF_ERROR(train::SaveModel(cfg, net.layout(), net.weights(), o.out));
@@ -131,8 +133,8 @@ int Run(Opts o) {
   train::TrainReport rep;
   Status st = train::Train(net, o.t, *stream, val, state.step, state.tokens_seen, &state.m, &state.v, save, &pool, &rep);
   if (!st.ok()) return Fail(st);
-  std::printf("trained %ld steps: loss %.4f -> %.4f, %.0f tokens/s%s\n", static_cast<long>(rep.steps_run),
-              rep.first_loss, rep.last_loss, rep.tokens_per_s, rep.val_main >= 0 ? "" : "");
+  std::printf("trained %ld steps: loss %.4f -> %.4f, %.0f tokens/s (%.2f GFLOP/s)\n", static_cast<long>(rep.steps_run),
+              rep.first_loss, rep.last_loss, rep.tokens_per_s, rep.tokens_per_s * flops / 1e9);
   if (rep.val_main >= 0) std::printf("held-out: main %.4f  mtp %.4f\n", rep.val_main, rep.val_mtp);
   return 0;
 }

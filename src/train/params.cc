@@ -162,6 +162,22 @@ Status CheckTrainConfig(const ModelConfig& c) {
   return Status::Ok();
 }
 
+double TrainFlopsPerToken(const ModelConfig& c, const Layout& L, int64_t S) {
+  double macs = 0;
+  const double routed_share =
+      c.n_routed_experts > 0 ? static_cast<double>(c.num_experts_per_tok) / static_cast<double>(c.n_routed_experts) : 0;
+  for (const ParamInfo& p : L.params) {
+    if (p.shape.size() != 2 || p.offset == L.embed) continue;  // the embedding is a lookup
+    const bool routed = p.name.find(".mlp.experts.") != std::string::npos;
+    macs += static_cast<double>(p.size) * (routed ? routed_share : 1.0);
+  }
+  macs += static_cast<double>(c.vocab_size * c.hidden_size) * static_cast<double>(L.mtp.size());  // MTP's head
+  const double layers = static_cast<double>(L.layers.size() + L.mtp.size());
+  macs += layers * static_cast<double>(S + 1) / 2.0 * static_cast<double>(c.num_attention_heads) *
+          static_cast<double>(c.qk_head_dim() + c.v_head_dim);
+  return 6.0 * macs;
+}
+
 template <class T>
 void InitParams(const Layout& L, uint64_t seed, std::vector<T>* w) {
   w->assign(static_cast<size_t>(L.total), T(0));

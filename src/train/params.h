@@ -75,6 +75,12 @@ struct Dims {
 ModelConfig MakeTrainConfig(const Dims& d);
 Status CheckTrainConfig(const ModelConfig& c);
 
+// Training FLOPs per token (forward + backward = 3x the forward's 2 FLOPs per multiply-add) at
+// sequence length S: every matrix a token passes through (routed experts: the K selected; the
+// head twice, main and MTP; not the embedding, a lookup) and causal attention (S/2 keys on
+// average). For tokens/s -> FLOP/s and the share of the machine's peak.
+double TrainFlopsPerToken(const ModelConfig& c, const Layout& L, int64_t S);
+
 // Deterministic initial values (splitmix64 + Box-Muller; no library distribution whose output
 // differs across standard libraries): normal(0, std) matrices, ones for norms, zero bias.
 template <class T>

@@ -186,7 +186,9 @@ TEST(Train, DeterministicAcrossThreadsAndResume) {
     };
     // The schedule is that of the full run (o.steps); the partial run stops early.
     EXPECT_TRUE(Train(net, oo, stream, {}, start, 0, &m, &v, nullptr, &pool, nullptr, nullptr, stop_at).ok());
-    if (stop_at > 0) EXPECT_TRUE(save(stop_at, 0).ok());
+    if (stop_at > 0) {
+      EXPECT_TRUE(save(stop_at, 0).ok());
+    }
     return net.weights();
   };
   const auto one = run(1, 0, false);
