@@ -88,6 +88,18 @@ int Run(Opts o) {
   if (static_cast<int64_t>((*tok)->vocab_size()) > cfg.vocab_size)
     return Fail(InvalidArgument(tok_dir + ": the tokenizer has more tokens than the model's vocab_size"));
 
+  {
+    // Refuse sizes that cannot fit before allocating them (bad flags must not crash): the weights
+    // with gradients and two AdamW moments, and the attention probabilities every layer keeps
+    // for the backward [B, H, S, S].
+    const double params = static_cast<double>(train::BuildLayout(cfg).total);
+    const double attn = static_cast<double>(cfg.num_hidden_layers + cfg.num_nextn_predict_layers) *
+                        static_cast<double>(o.t.batch) * static_cast<double>(cfg.num_attention_heads) *
+                        static_cast<double>(o.t.seq) * static_cast<double>(o.t.seq);
+    if (params * 16 > 64e9 || attn * 4 > 64e9 || static_cast<double>(o.t.batch * o.t.seq) * static_cast<double>(cfg.vocab_size) * 8 > 64e9)
+      return Fail(InvalidArgument("train: these dims need more than 64 GB (" + std::to_string(static_cast<int64_t>(params)) +
+                                  " parameters; attention keeps layers x batch x heads x seq^2 floats): reduce them"));
+  }
   train::Net<float> net(cfg, o.t.loss);
   if (o.resume) {
     Status st = train::LoadModelParams(net.layout(), o.out, &net.weights());

@@ -146,6 +146,13 @@ ModelConfig MakeTrainConfig(const Dims& d) {
 }
 
 Status CheckTrainConfig(const ModelConfig& c) {
+  // Bounds first, so no size computed from them can overflow.
+  for (int64_t d : {c.vocab_size, c.hidden_size, c.intermediate_size, c.moe_intermediate_size, c.q_lora_rank,
+                    c.kv_lora_rank, c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim})
+    if (d < 0 || d > (int64_t{1} << 20)) return InvalidArgument("train: every dimension must be within 0..1048576");
+  if (c.num_hidden_layers > 1024 || c.num_attention_heads > 1024 || c.n_routed_experts > 4096 ||
+      c.n_shared_experts > 64 || c.first_k_dense_replace > c.num_hidden_layers)
+    return InvalidArgument("train: at most 1024 layers and heads, 4096 experts, 64 shared; dense layers <= layers");
   if (c.vocab_size < 2 || c.hidden_size < 2 || c.num_hidden_layers < 1 || c.num_attention_heads < 1)
     return InvalidArgument("train: vocab, hidden, layers and heads must be positive");
   if (c.kv_lora_rank < 1 || c.qk_nope_head_dim < 1 || c.v_head_dim < 1 || c.qk_rope_head_dim < 2 ||
