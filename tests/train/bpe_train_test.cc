@@ -103,6 +103,9 @@ TEST(TrainCli, TokenizerTrainResumeAndLogits) {
   // Bad input is an error, not a crash.
   EXPECT_NE(qs::test::RunCommand(bin + " train --data /nonexistent.jsonl --out " + model + " --tokenizer " + model, &out), 0);
   EXPECT_NE(out.find("nonexistent"), std::string::npos) << out;
+  EXPECT_NE(qs::test::RunCommand(bin + " train --data " + dir + "/data.jsonl --out " + dir + "/big --tokenizer " + model +
+                                     " --seq 1000000 --steps 1", &out), 0);
+  EXPECT_NE(out.find("64 GB"), std::string::npos) << out;
 }
 
 }  // namespace
