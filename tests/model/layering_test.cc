@@ -17,7 +17,7 @@ namespace {
 
 // Bottom to top; a room may include only rooms listed before it (and itself).
 const std::vector<std::string> kRooms = {"base",      "tensor", "io",    "quant", "kernels", "model", "convert",
-                                         "tokenizer", "jinja",  "chat",  "runtime", "server", "cli"};
+                                         "tokenizer", "jinja",  "chat",  "runtime", "train", "server", "cli"};
 
 struct Source {
   std::string rel;                   // "model/blocks/mla.h"

@@ -137,4 +137,6 @@ const ArchRegistrar kRegV3(&kV3), kRegV2(&kV2);
 
 }  // namespace
 
+const ArchSpec& DeepSeekV3Spec() { return kV3; }
+
 }  // namespace qs

@@ -13,5 +13,8 @@ void WriteDeepSeekGguf(const ModelConfig& c, const std::string& prefix, GgufWrit
 Status CheckDeepSeek(const ModelConfig& c);
 // The FFN of a DeepSeek layer: dense below first_k_dense_replace, DeepSeekMoE above.
 std::unique_ptr<FfnBlock> DeepSeekFfn(const ModelConfig& c, int64_t layer, const std::string& prefix);
+// The V3 spec (sigmoid routing, noaux_tc, MTP): what the trainer (src/train/) writes its
+// checkpoints as, so its config.json names the class without spelling it outside arch/.
+const ArchSpec& DeepSeekV3Spec();
 
 }  // namespace qs
